@@ -1,0 +1,65 @@
+"""Atomic file output: write beside the target, fsync, then rename over it.
+
+A reader (or a resumed run) sees either the old file, the complete new one, or
+nothing; never half a frame or half a look.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .errors import OutputError
+
+
+def temp_path_for(path: Path) -> Path:
+    """A hidden sibling that keeps the real extension, so writers pick the right format."""
+    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+
+
+def describe_os_error(path: Path, exc: OSError) -> str:
+    """One line saying what went wrong writing ``path`` and what to do."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{path}: disk full; free space or choose another output folder"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{path.parent}: output folder is not writable; fix its permissions or choose another with -o"
+    if exc.errno == errno.ENOENT:
+        return f"{path.parent}: output folder does not exist; create it or choose another with -o"
+    return f"{path}: cannot write ({exc.strerror or exc}); check the output folder"
+
+
+def check_writable(path: str | Path) -> None:
+    """Fail early, before minutes of work, if ``path`` could not be written."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"{folder}: output folder does not exist; create it or choose another with -o")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: output folder is not writable; fix its permissions or choose another with -o")
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it is fsynced and renamed to ``path``.
+
+    On any failure the temporary file is removed and OSErrors become one-line OutputErrors.
+    """
+    path = Path(path)
+    tmp = temp_path_for(path)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(describe_os_error(path, exc)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)

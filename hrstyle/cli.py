@@ -1,0 +1,174 @@
+"""The `hrstyle` command: options in, library calls, results out.
+
+Nothing here computes anything a Python user could not get from the library:
+each command fills a config, calls one function, and prints. Errors from the
+library arrive as `HrstyleError`s and leave as one line on stderr with their
+exit code (2 bad input, 1 runtime failure, 130 interrupted); `--debug` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .errors import HrstyleError
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+# Commands import the library (and torch) lazily, so `hrstyle --help` answers at once.
+
+app = typer.Typer(
+    name="hrstyle",
+    help="Relight and regrade a whole shot from one reference still.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+_state = {"debug": False}
+
+EXIT_INTERRUPTED = 130
+TUNING = "Tuning"
+OUTPUT = "Output"
+
+
+def fail(message: str, code: int) -> None:
+    err.print(f"hrstyle: error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def _command(*args: Any, **kwargs: Any) -> Callable:
+    """app.command, with library errors turned into one-line messages and exit codes."""
+
+    def register(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(*a: Any, **k: Any) -> Any:
+            try:
+                return fn(*a, **k)
+            except (typer.Exit, typer.Abort):
+                raise
+            except HrstyleError as exc:
+                if _state["debug"]:
+                    raise
+                fail(str(exc), exc.exit_code)
+            except KeyboardInterrupt:
+                if _state["debug"]:
+                    raise
+                fail("interrupted", EXIT_INTERRUPTED)
+            except Exception as exc:  # the last line of defence: never a bare traceback for a colorist
+                if _state["debug"]:
+                    raise
+                fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+
+        return app.command(*args, **kwargs)(run)
+
+    return register
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"hrstyle {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _tune_progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]tune"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f} · content {task.fields[content]:.3f} · style {task.fields[style]:.3f}"),
+        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err,
+    )
+
+
+@_command()
+def tune(
+    keyframe: Annotated[Path, typer.Argument(help="The keyframe of the shot (PNG, TIFF, JPEG, EXR, DPX).", show_default=False)],
+    look_image: Annotated[Path, typer.Argument(help="The reference still whose look to take on.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Look file to write. Default: <keyframe>.look.safetensors beside the keyframe.", rich_help_panel=OUTPUT)] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Tuning steps (stops earlier on a plateau).", rich_help_panel=TUNING)] = 300,
+    size: Annotated[int, typer.Option(min=16, help="Work resolution, long side, in pixels.", rich_help_panel=TUNING)] = 512,
+    content_weight: Annotated[float, typer.Option(min=0.0, help="Keep the keyframe's structure: higher is more faithful.", rich_help_panel=TUNING)] = 1.0,
+    style_weight: Annotated[float, typer.Option(min=0.0, help="Take on the look: higher is stronger.", rich_help_panel=TUNING)] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed and inputs give the same look on the CPU.", rich_help_panel=TUNING)] = 0,
+    net: Annotated[str, typer.Option(help="Network preset: hrnet, hrnet-small or hrnet-wide.", rich_help_panel=TUNING)] = "hrnet",
+    preview: Annotated[Optional[Path], typer.Option(help="Write the stylised keyframe here while tuning (PNG).", rich_help_panel=OUTPUT)] = None,
+    preview_every: Annotated[int, typer.Option(min=1, help="Steps between previews.", rich_help_panel=OUTPUT)] = 25,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    vgg_weights: Annotated[Optional[Path], typer.Option(help="A torchvision VGG19 state dict to use instead of the bundled Caffe VGG19.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing look file.", rich_help_panel=OUTPUT)] = False,
+) -> None:
+    """Tune a look on KEYFRAME so it takes on the style of LOOK_IMAGE, and save it as a look file."""
+    from .device import pick_device
+    from .frames import write_preview
+    from .look import default_look_path
+    from .tune import StepStats, TuneCfg, tune_files
+
+    try:
+        cfg = TuneCfg(steps=steps, size=size, content_weight=content_weight, style_weight=style_weight, seed=seed, net=net)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    target = output or default_look_path(keyframe)
+    dev = pick_device(device)
+    nan = float("nan")
+    with _tune_progress() as progress:
+        task = progress.add_task("tune", total=steps, loss=nan, content=nan, style=nan, rate="")
+
+        def on_step(stats: StepStats, image: Tensor) -> None:
+            progress.update(task, completed=stats.step, loss=stats.total, content=stats.content, style=stats.style,
+                            rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s")
+            if preview is not None and (stats.step % preview_every == 0 or stats.step == 1):
+                write_preview(preview, image)
+
+        result, look = tune_files(keyframe, look_image, target, cfg, device=dev, vgg_weights=vgg_weights,
+                                  overwrite=force, on_step=on_step)
+    f = result.final
+    err.print(f"{result.stopped} after {result.steps_done} steps · total {f.total:.3f} · content {f.content:.3f} · "
+              f"style {f.style:.3f} · {result.work_size[1]}x{result.work_size[0]} on {dev.type}")
+    out.print(str(target), markup=False)
+    if result.stopped == "interrupted":
+        err.print("interrupted: saved the best look so far")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if result.stopped == "non-finite":
+        err.print("warning: the loss became NaN/Inf; saved the last good weights. Try lower --style-weight.")
+
+
+@_command()
+def info(
+    look_file: Annotated[Path, typer.Argument(help="A look file written by hrstyle tune.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")] = False,
+) -> None:
+    """Print a look file's metadata: settings, provenance and final losses."""
+    from .look import load_look
+
+    look = load_look(look_file)
+    meta = {**look.meta.to_dict(), "sha256": look.sha256, "parameters": sum(p.numel() for p in look.net.parameters())}
+    if as_json:
+        print(json.dumps(meta, indent=2, sort_keys=True))
+        return
+    table = Table(title=str(look_file), show_header=False)
+    for key, value in meta.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+    out.print(table)
+
+
+def main() -> None:
+    sys.exit(app())

@@ -1,0 +1,162 @@
+"""The look file: a tuned network plus where it came from, as one safetensors file.
+
+Weights are plain tensors; everything else is one JSON document stored under
+the ``hrstyle`` key of the safetensors header. Loading parses the header and
+tensors by hand-checked rules and never unpickles, so a downloaded look can
+carry numbers and text but never code. All loading goes through
+`upgrade_look`, which is where old formats are mapped onto the current one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+from . import __version__
+from .atomic import write_bytes_atomic
+from .errors import LookFormatError
+from .net import HRNet, NetCfg
+
+FORMAT_VERSION = 1
+LOOK_SUFFIX = ".look.safetensors"
+_META_KEY = "hrstyle"
+_MAX_HEADER = 1 << 20  # a look's header is a few KB; refuse anything that would make us parse megabytes
+
+
+@dataclass
+class LookMeta:
+    """Provenance and settings saved with every look. Field names are the file format."""
+
+    net_cfg: dict[str, Any]
+    tune_cfg: dict[str, Any]
+    steps_done: int
+    work_size: list[int]          # [height, width] the network was tuned at
+    vgg_weights: str
+    keyframe_sha256: str
+    look_sha256: str
+    final_losses: dict[str, float]
+    stopped: str                  # completed | plateau | interrupted | non-finite
+    keyframe_name: str = ""
+    look_name: str = ""
+    format_version: int = FORMAT_VERSION
+    hrstyle_version: str = __version__
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Look:
+    net: HRNet
+    meta: LookMeta
+    sha256: str  # of the file's bytes: names this exact look in render manifests
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def default_look_path(keyframe: str | Path) -> Path:
+    keyframe = Path(keyframe)
+    return keyframe.with_name(keyframe.stem + LOOK_SUFFIX)
+
+
+def save_look(path: str | Path, net: HRNet, meta: LookMeta) -> str:
+    """Write atomically; returns the file's SHA-256."""
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
+    data = save_tensors(tensors, metadata={_META_KEY: json.dumps(meta.to_dict(), sort_keys=True)})
+    write_bytes_atomic(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_header(path: Path, data: bytes) -> dict[str, Any]:
+    if len(data) < 8:
+        raise LookFormatError(f"{path}: not a look file (too short to be safetensors)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > min(_MAX_HEADER, len(data) - 8):
+        raise LookFormatError(f"{path}: not a look file (no valid safetensors header); was it saved by hrstyle tune?")
+    try:
+        header = json.loads(data[8:8 + n])
+        meta = json.loads(header["__metadata__"][_META_KEY])
+    except (ValueError, KeyError, TypeError):
+        raise LookFormatError(f"{path}: safetensors file without hrstyle look metadata; was it saved by hrstyle tune?") from None
+    if not isinstance(meta, dict):
+        raise LookFormatError(f"{path}: look metadata is not a JSON object")
+    return meta
+
+
+def upgrade_look(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Map any supported older format onto the current one. Version 1 is the first."""
+    version = meta.get("format_version")
+    if type(version) is not int:
+        raise ValueError(f"format_version: expected an integer, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"look format version {version} is newer than this hrstyle ({__version__}) supports "
+                         f"(up to {FORMAT_VERSION}); upgrade hrstyle")
+    if version < 1:
+        raise ValueError(f"unknown look format version {version}")
+    return meta, tensors
+
+
+def _parse_meta(meta: dict[str, Any]) -> LookMeta:
+    known = {f.name for f in fields(LookMeta)}
+    kwargs = {k: v for k, v in meta.items() if k in known}
+    required = [f.name for f in fields(LookMeta) if f.default is MISSING and f.default_factory is MISSING]
+    missing = [name for name in required if name not in kwargs]
+    if missing:
+        raise ValueError(f"metadata lacks {missing[0]!r}")
+    for name, kind in (("net_cfg", dict), ("tune_cfg", dict), ("final_losses", dict), ("work_size", list),
+                       ("steps_done", int), ("stopped", str), ("vgg_weights", str)):
+        if not isinstance(kwargs.get(name), kind):
+            raise ValueError(f"{name}: expected {kind.__name__}, got {type(kwargs.get(name)).__name__}")
+    return LookMeta(**kwargs)
+
+
+def load_look(path: str | Path, device: torch.device | str = "cpu") -> Look:
+    """Load and validate a look file. Raises LookFormatError with a one-line reason."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise LookFormatError(f"{path}: no such look file") from None
+    except OSError as exc:
+        raise LookFormatError(f"{path}: cannot read look file ({exc.strerror})") from None
+    raw_meta = _read_header(path, data)
+    try:
+        tensors = load_tensors(data)
+    except Exception as exc:  # safetensors raises its own error type for any malformed body
+        raise LookFormatError(f"{path}: damaged look file ({exc}); re-save it with hrstyle tune") from None
+    try:
+        raw_meta, tensors = upgrade_look(raw_meta, tensors)
+        meta = _parse_meta(raw_meta)
+        net = HRNet(NetCfg.from_dict(meta.net_cfg))
+    except (ValueError, TypeError) as exc:
+        raise LookFormatError(f"{path}: {exc}") from None
+    expected = net.state_dict()
+    for key, value in expected.items():
+        got = tensors.get(key)
+        if got is None or got.shape != value.shape:
+            shape = None if got is None else tuple(got.shape)
+            raise LookFormatError(f"{path}: weight {key!r} expected shape {tuple(value.shape)}, got {shape}")
+    extra = sorted(set(tensors) - set(expected))
+    if extra:
+        raise LookFormatError(f"{path}: unexpected weight {extra[0]!r}; not a look for this network")
+    if not all(torch.isfinite(t).all() for t in tensors.values()):
+        raise LookFormatError(f"{path}: look weights contain NaN or Inf; re-tune the look")
+    net.load_state_dict(tensors)
+    net.eval().requires_grad_(False)
+    return Look(net.to(device), meta, hashlib.sha256(data).hexdigest())

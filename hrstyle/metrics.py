@@ -1,0 +1,304 @@
+"""The quality figures of METRICS.md: style_gap, structure_ssim, affine_residual, warp_error, temporal ratio.
+
+The public functions take images as hrstyle holds them in memory: numpy
+(H,W,3) float32 RGB in [0,1]. Each first resizes the output to the content's
+size when they differ, then everything to 512 px on the long side with
+cv2.INTER_AREA (`METRIC_LONG_SIDE`), so that every figure can be compared with
+every other. ``*_tensor`` variants take (B,3,H,W) tensors and do not resize,
+for use inside tuning at the work size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import cache
+from itertools import zip_longest
+from typing import Any, Callable, Iterable
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .errors import InputError, SequenceError, ShapeError
+from .guided import apply_affine, fit_affine
+from .perceptual import STYLE_LAYERS, VGGFeatures, gram
+from .temporal import compute_flow, occlusion_mask, warp
+
+METRIC_LONG_SIDE = 512
+_MIN_SIDE = 16              # relu5_1 sits behind four 2x poolings
+_RANGE_TOLERANCE = 1e-3     # float rounding in a [0,1] pipeline, not out-of-gamut values
+_SSIM_C1, _SSIM_C2 = 0.01**2, 0.03**2
+_SSIM_WINDOW, _SSIM_SIGMA = 11, 1.5
+
+# (src gray, dst gray) (H,W) uint8 -> backward flow (H,W,2) with warp(src, flow) ≈ dst; see temporal.py.
+FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+_MISSING = object()
+
+
+# ---------------------------------------------------------------- preparation
+
+def _check_image(image: np.ndarray, name: str) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", type(image).__name__)
+        raise ShapeError(f"{name}: expected an (H,W,3) RGB array, got {shape}")
+    image = image.astype(np.float32, copy=False)
+    lo, hi = float(image.min()), float(image.max())
+    if not (lo >= -_RANGE_TOLERANCE and hi <= 1 + _RANGE_TOLERANCE):  # also catches NaN
+        raise InputError(f"{name}: expected RGB in [0,1], got values in [{lo:.4g}, {hi:.4g}]")
+    return np.clip(image, 0.0, 1.0)
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    if image.shape[:2] == (height, width):
+        return image
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def _to_metric_size(image: np.ndarray, name: str) -> np.ndarray:
+    h, w = image.shape[:2]
+    scale = METRIC_LONG_SIDE / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if min(size) < _MIN_SIDE:
+        raise ShapeError(f"{name}: expected a short side >= {_MIN_SIDE} px at {METRIC_LONG_SIDE} px long, got {size}")
+    return _resize(image, *size)
+
+
+def prepare(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Check an (H,W,3) RGB [0,1] image and resize it to the metric size (512 px long side, area)."""
+    return _to_metric_size(_check_image(image, name), name)
+
+
+def prepare_pair(content: np.ndarray, output: np.ndarray, names: tuple[str, str] = ("content", "output")
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """`prepare` both, with the output first resized to the content's size."""
+    content = _check_image(content, names[0])
+    output = _resize(_check_image(output, names[1]), *content.shape[:2])
+    return _to_metric_size(content, names[0]), _to_metric_size(output, names[1])
+
+
+def _to_tensor(image: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+
+
+# ---------------------------------------------------------------- style_gap
+
+@dataclass(frozen=True)
+class StyleGap:
+    """Mean of the per-layer gaps (1 = the look did not move, 0 = matched) and the five gaps."""
+
+    value: float
+    per_layer: dict[str, float]
+
+
+@cache
+def _default_vgg() -> VGGFeatures:
+    return VGGFeatures(layers=STYLE_LAYERS)
+
+
+@torch.no_grad()
+def style_gap_tensor(content: Tensor, output: Tensor, look: Tensor, vgg: VGGFeatures) -> StyleGap:
+    """style_gap of (1,3,H,W) RGB [0,1] tensors at the size given; ``vgg`` must return STYLE_LAYERS."""
+    for name, x in (("content", content), ("output", output), ("look", look)):
+        if x.ndim != 4 or x.shape[:2] != (1, 3):
+            raise ShapeError(f"{name}: expected (1,3,H,W), got {tuple(x.shape)}")
+    missing = [k for k in STYLE_LAYERS if k not in vgg.layers]
+    if missing:
+        raise InputError(f"vgg: expected a VGGFeatures returning {STYLE_LAYERS}, it lacks {missing}")
+    device = vgg.mean.device
+    g_content, g_output, g_look = (
+        {k: gram(v) for k, v in vgg(x.to(device).float()).items() if k in STYLE_LAYERS}
+        for x in (content, output, look)
+    )
+    # The clamp only matters when content and look are the same image, where every gap is 0/0.
+    per_layer = {
+        k: (F.mse_loss(g_output[k], g_look[k]) / F.mse_loss(g_content[k], g_look[k]).clamp_min(1e-12)).item()
+        for k in STYLE_LAYERS
+    }
+    return StyleGap(float(np.mean(list(per_layer.values()))), per_layer)
+
+
+def style_gap(content: np.ndarray, output: np.ndarray, look: np.ndarray, vgg: VGGFeatures | None = None) -> StyleGap:
+    """Per-layer mse(G_out, G_look) / mse(G_content, G_look) at relu1_1..relu5_1, and their mean.
+
+    Images: (H,W,3) RGB [0,1]. ``vgg`` defaults to a cached VGGFeatures with
+    the bundled Caffe weights; pass one to pick the device.
+    """
+    content, output = prepare_pair(content, output)
+    look = prepare(look, "look")
+    return style_gap_tensor(_to_tensor(content), _to_tensor(output), _to_tensor(look), vgg or _default_vgg())
+
+
+# ---------------------------------------------------------------- structure_ssim
+
+def _gradient_magnitude(rgb: np.ndarray) -> np.ndarray:
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    return np.sqrt(gx * gx + gy * gy)
+
+
+def _ssim(x: np.ndarray, y: np.ndarray) -> float:
+    """Mean SSIM of two (H,W) maps in [0,1] over the windows that fit inside the image (Wang et al.)."""
+    def blur(v: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(v, (_SSIM_WINDOW, _SSIM_WINDOW), _SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
+
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    ssim = ((2 * mx * my + _SSIM_C1) * (2 * cxy + _SSIM_C2)) / ((mx * mx + my * my + _SSIM_C1) * (vx + vy + _SSIM_C2))
+    # Only windows wholly inside the image, so the border padding never enters the figure.
+    pad = _SSIM_WINDOW // 2
+    return float(ssim[pad:-pad, pad:-pad].mean())
+
+
+def structure_ssim(content: np.ndarray, output: np.ndarray) -> float:
+    """SSIM of the Sobel gradient magnitudes of the two luminances (1 = identical structure).
+
+    Images: (H,W,3) RGB [0,1]. Both magnitudes are divided by the larger of
+    their maxima; two flat images score 1.
+    """
+    content, output = prepare_pair(content, output)
+    gc, go = _gradient_magnitude(content), _gradient_magnitude(output)
+    peak = max(float(gc.max()), float(go.max()))
+    if peak == 0:
+        return 1.0
+    return _ssim(gc / peak, go / peak)
+
+
+# ---------------------------------------------------------------- affine_residual
+
+def affine_residual_tensor(content: Tensor, output: Tensor, r: int = 8, eps: float = 1e-3) -> Tensor:
+    """affine_residual of (B,3,H,W) RGB [0,1] tensors at the size given. Returns (B,) float32."""
+    A, b = fit_affine(content, output, r, eps)
+    q = apply_affine(A, b, content)
+    out = output.float()
+    mse = (out - q).square().mean(dim=(-2, -1))
+    var = out.var(dim=(-2, -1), unbiased=False).clamp_min(1e-12)
+    return (mse / var).mean(dim=1).sqrt()
+
+
+def affine_residual(content: np.ndarray, output: np.ndarray, r: int = 8, eps: float = 1e-3) -> float:
+    """How far the output is from a local affine recolour of the content (lower = more photoreal).
+
+    Images: (H,W,3) RGB [0,1]. sqrt(mean over channels of mse(out, q) / var(out))
+    with q the colour guided filter of the output guided by the content.
+    """
+    content, output = prepare_pair(content, output)
+    return float(affine_residual_tensor(_to_tensor(content), _to_tensor(output), r, eps)[0])
+
+
+# ---------------------------------------------------------------- warp_error, temporal ratio
+
+def _gray_u8(rgb: np.ndarray) -> np.ndarray:
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return np.clip(np.rint(gray * 255), 0, 255).astype(np.uint8)
+
+
+def _masked_warp_error(current: np.ndarray, previous: np.ndarray, flow_b: np.ndarray, mask: np.ndarray) -> float:
+    diff = current - warp(previous, flow_b)
+    return float(np.square(diff).sum(axis=-1)[mask].mean())
+
+
+class WarpErrorMeter:
+    """Streams warp_error over a shot, keeping only the previous frame pair.
+
+    Feed (input, output) frames in order with `update`; the flow is computed
+    once per pair on the inputs and used for both, so `value` (outputs),
+    `input_value` (inputs) and `ratio` come from one pass. ``flow_fn`` replaces
+    DIS (e.g. a known flow in tests). A pair where the occlusion mask keeps no
+    pixel (a cut) is skipped.
+    """
+
+    def __init__(self, flow_fn: FlowFn = compute_flow):
+        self._flow_fn = flow_fn
+        self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # gray, input, output at metric size
+        self._sum_in = 0.0
+        self._sum_out = 0.0
+        self.frames = 0
+        self.pairs = 0
+
+    def update(self, frame_in: np.ndarray, frame_out: np.ndarray) -> None:
+        """Add the next frame: ``frame_in`` and ``frame_out`` (H,W,3) RGB [0,1]."""
+        cur_in, cur_out = prepare_pair(frame_in, frame_out, ("frame_in", "frame_out"))
+        gray = _gray_u8(cur_in)
+        if self._prev is not None:
+            prev_gray, prev_in, prev_out = self._prev
+            if prev_gray.shape != gray.shape:
+                raise SequenceError(f"frame_in: expected the size of the previous frame {prev_gray.shape} at "
+                                    f"{METRIC_LONG_SIDE} px, got {gray.shape}")
+            flow_b = self._flow_fn(prev_gray, gray)
+            mask = occlusion_mask(flow_b, self._flow_fn(gray, prev_gray))
+            if mask.any():
+                self._sum_in += _masked_warp_error(cur_in, prev_in, flow_b, mask)
+                self._sum_out += _masked_warp_error(cur_out, prev_out, flow_b, mask)
+                self.pairs += 1
+        self._prev = (gray, cur_in, cur_out)
+        self.frames += 1
+
+    def _mean(self, total: float) -> float:
+        if self.pairs == 0:
+            raise SequenceError("warp error: expected at least two frames with some unoccluded pixels, got none")
+        return total / self.pairs
+
+    @property
+    def value(self) -> float:
+        """warp_error of the outputs: mean over pairs of the masked mean of Σ_rgb squared difference."""
+        return self._mean(self._sum_out)
+
+    @property
+    def input_value(self) -> float:
+        """The same figure for the inputs."""
+        return self._mean(self._sum_in)
+
+    @property
+    def ratio(self) -> float:
+        """Temporal ratio value / input_value: 1.0 = the look added no flicker (1.0 too for two static shots)."""
+        out, inp = self.value, self.input_value
+        if inp == 0:
+            return 1.0 if out == 0 else float("inf")
+        return out / inp
+
+
+def _run_meter(frames_in: Iterable[np.ndarray], frames_out: Iterable[np.ndarray], flow_fn: FlowFn) -> WarpErrorMeter:
+    meter = WarpErrorMeter(flow_fn)
+    for frame_in, frame_out in zip_longest(frames_in, frames_out, fillvalue=_MISSING):
+        if frame_in is _MISSING or frame_out is _MISSING:
+            raise SequenceError(f"expected as many output frames as input frames, they differ after {meter.frames}")
+        meter.update(frame_in, frame_out)
+    return meter
+
+
+def warp_error(frames_in: Iterable[np.ndarray], frames_out: Iterable[np.ndarray], flow_fn: FlowFn = compute_flow) -> float:
+    """warp_error of ``frames_out`` along the flow of ``frames_in``; frames (H,W,3) RGB [0,1], streamed."""
+    return _run_meter(frames_in, frames_out, flow_fn).value
+
+
+def temporal_ratio(frames_in: Iterable[np.ndarray], frames_out: Iterable[np.ndarray],
+                   flow_fn: FlowFn = compute_flow) -> float:
+    """warp_error(outputs) / warp_error(inputs), both along the inputs' flow; frames streamed."""
+    return _run_meter(frames_in, frames_out, flow_fn).ratio
+
+
+# ---------------------------------------------------------------- all figures
+
+@dataclass
+class Score:
+    """Every figure of METRICS.md for one output; the temporal ones only for a shot."""
+
+    style_gap: float
+    style_per_layer: dict[str, float]
+    structure_ssim: float
+    affine_residual: float
+    warp_error: float | None = None
+    temporal_ratio: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def score_still(content: np.ndarray, output: np.ndarray, look: np.ndarray, vgg: VGGFeatures | None = None) -> Score:
+    """The still-image figures of one output; images (H,W,3) RGB [0,1]."""
+    gap = style_gap(content, output, look, vgg)
+    return Score(gap.value, gap.per_layer, structure_ssim(content, output), affine_residual(content, output))

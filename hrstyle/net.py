@@ -1,0 +1,156 @@
+"""The HR-Net generator of Li, Ye and Li 2019 (arXiv 1904.11617), as a residual grade.
+
+A full-resolution stream runs from input to output, so fine structure never
+has to be rebuilt from a bottleneck. Parallel H/2 and H/4 streams give context,
+and every stage fuses all streams into each other. Unlike the paper, the
+network predicts a residual added to its input through a zero-initialised last
+conv: the untrained network is exactly the identity, so tuning starts from the
+keyframe itself instead of from noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from functools import partial
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from timm.layers import ConvNormAct, GroupNormAct
+from torch import Tensor, nn
+
+from .errors import ShapeError
+
+# GroupNorm with one channel per group is InstanceNorm with a per-channel affine:
+# no running statistics, so tuning and rendering behave the same on one image.
+_NORMS = {"instance": partial(GroupNormAct, group_size=1)}
+
+
+@dataclass(frozen=True)
+class NetCfg:
+    """Shape of the generator. Part of the look file format: keep field names stable."""
+
+    width: int = 16          # channels of the full-resolution stream; H/2 and H/4 get 2x and 4x
+    streams: int = 3         # 1 = full resolution only, 3 = full, H/2, H/4
+    stages: int = 3          # fusion stages; stage s has min(s + 1, streams) streams
+    blocks: int = 1          # bottleneck blocks per stream per stage
+    norm: str = "instance"
+    act: str = "relu"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NetCfg":
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown network setting {unknown[0]!r}")
+        for key, value in data.items():
+            expected = int if known[key] == "int" else str
+            if type(value) is not expected:
+                raise ValueError(f"network setting {key!r}: expected {expected.__name__}, got {type(value).__name__}")
+        cfg = replace(cls(), **data)
+        if not (1 <= cfg.width <= 256 and 1 <= cfg.streams <= 3 and 1 <= cfg.stages <= 16 and 1 <= cfg.blocks <= 8):
+            raise ValueError(f"network settings out of range: {cfg}")
+        if cfg.norm not in _NORMS:
+            raise ValueError(f"unknown norm {cfg.norm!r}; expected one of {sorted(_NORMS)}")
+        return cfg
+
+
+NET_PRESETS: dict[str, NetCfg] = {
+    "hrnet": NetCfg(),                   # close to the paper's ~65K parameters
+    "hrnet-small": NetCfg(width=8),      # for previews and tests
+    "hrnet-wide": NetCfg(width=24, blocks=2),
+}
+
+
+def _conv(cfg: NetCfg, cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True) -> ConvNormAct:
+    return ConvNormAct(cin, cout, k, stride=stride, norm_layer=_NORMS[cfg.norm], act_layer=cfg.act, apply_act=act)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3, 1x1 expand, added to the input."""
+
+    def __init__(self, cfg: NetCfg, channels: int):
+        super().__init__()
+        mid = max(channels // 2, 4)
+        self.reduce = _conv(cfg, channels, mid, 1)
+        self.conv = _conv(cfg, mid, mid, 3)
+        self.expand = _conv(cfg, mid, channels, 1, act=False)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(x + self.expand(self.conv(self.reduce(x))))
+
+
+class Resample(nn.Module):
+    """Carry stream ``src`` to stream ``dst``: strided 3x3 convs down, 1x1 conv and bilinear up."""
+
+    def __init__(self, cfg: NetCfg, src: int, dst: int):
+        super().__init__()
+        cin, cout = cfg.width << src, cfg.width << dst
+        self.scale = 2 ** (src - dst)
+        if dst > src:
+            chans = [cin] * (dst - src) + [cout]
+            self.conv = nn.Sequential(*[
+                _conv(cfg, a, b, 3, stride=2, act=i < dst - src - 1) for i, (a, b) in enumerate(zip(chans, chans[1:]))
+            ])
+        else:
+            self.conv = _conv(cfg, cin, cout, 1, act=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x)
+        if self.scale > 1:
+            x = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        return x
+
+
+class FusionStage(nn.Module):
+    """Bottlenecks on each stream, then every stream receives the sum of all others."""
+
+    def __init__(self, cfg: NetCfg, n_in: int, n_out: int):
+        super().__init__()
+        self.branches = nn.ModuleList(
+            nn.Sequential(*[Bottleneck(cfg, cfg.width << i) for _ in range(cfg.blocks)]) for i in range(n_in)
+        )
+        self.fuse = nn.ModuleList(
+            nn.ModuleList(nn.Identity() if i == j else Resample(cfg, i, j) for i in range(n_in)) for j in range(n_out)
+        )
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, xs: list[Tensor]) -> list[Tensor]:
+        xs = [branch(x) for branch, x in zip(self.branches, xs)]
+        return [self.act(sum(f(x) for f, x in zip(fuse, xs))) for fuse in self.fuse]
+
+
+class HRNet(nn.Module):
+    """(B,3,H,W) RGB in [0,1] → graded RGB of the same size (not clamped; frames.py clips on write).
+
+    Any H×W from ``min_side`` up works: the input is reflection-padded to a
+    multiple of 4 and cropped back.
+    """
+
+    multiple = 4
+    min_side = 8  # the H/4 stream needs 2x2 pixels for its instance statistics
+
+    def __init__(self, cfg: NetCfg = NetCfg()):
+        super().__init__()
+        self.cfg = cfg
+        self.stem = _conv(cfg, 3, cfg.width, 3)
+        stream_counts = [min(s + 1, cfg.streams) for s in range(cfg.stages)] + [1]
+        self.stages = nn.ModuleList(FusionStage(cfg, a, b) for a, b in zip(stream_counts, stream_counts[1:]))
+        self.head = nn.Conv2d(cfg.width, 3, 3, padding=1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        if x.ndim != 4 or x.shape[1] != 3 or min(h, w) < self.min_side:
+            raise ShapeError(f"expected (B,3,H,W) with H,W >= {self.min_side}, got {tuple(x.shape)}")
+        ph, pw = -h % self.multiple, -w % self.multiple
+        padded = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+        xs = [self.stem(padded)]
+        for stage in self.stages:  # a stage's fusion also creates the next stage's new, coarser stream
+            xs = stage(xs)
+        return (padded + self.head(xs[0]))[..., :h, :w]

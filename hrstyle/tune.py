@@ -1,0 +1,203 @@
+"""Fine-tune an HR-Net on one keyframe so its output takes on a look image's style.
+
+The objective is the paper's: VGG19 content at relu4_2 plus Gram style at
+relu1_1..relu5_1. Each term is normalised to start at 1 (content by the
+keyframe's own feature energy, each style layer by the keyframe's own Gram
+distance to the look), so the weights mean the same at every size and for
+every image pair, and the style term reads directly as the style gap.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .atomic import check_writable
+from .device import autocast
+from .errors import OutputError, ShapeError, TuneError
+from .frames import read_image, to_tensor
+from .imaging import resize_long_side
+from .look import Look, LookMeta, file_sha256, save_look
+from .net import NET_PRESETS, HRNet
+from .perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
+
+# Defaults, calibrated on sample_frames/ (keyframe.png → look.jpg): see README "Choosing weights".
+DEFAULT_CONTENT_WEIGHT = 1.0
+DEFAULT_STYLE_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class TuneCfg:
+    """Everything that decides a tune. Saved in the look file."""
+
+    steps: int = 300
+    size: int = 512                    # work resolution, long side, for keyframe and look
+    content_weight: float = DEFAULT_CONTENT_WEIGHT
+    style_weight: float = DEFAULT_STYLE_WEIGHT
+    layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # relu1_1 .. relu5_1
+    net: str = "hrnet"                 # a key of net.NET_PRESETS
+    lr: float = 5e-3                   # Adam, as in the paper
+    head_lr_scale: float = 0.1         # the zero-initialised output conv: a full-lr first step jumps the loss 75x
+    lr_step: int = 200                 # StepLR(200, 0.9), as in the paper
+    lr_gamma: float = 0.9
+    patience: int = 60                 # stop when the loss has not improved by min_delta for this many steps
+    min_delta: float = 2e-3            # relative
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.size < 16:
+            raise ValueError(f"steps must be >= 1 and size >= 16, got steps={self.steps}, size={self.size}")
+        if self.content_weight < 0 or self.style_weight < 0 or not math.isfinite(self.content_weight + self.style_weight):
+            raise ValueError("content and style weights must be finite and >= 0")
+        if len(self.layer_weights) != len(STYLE_LAYERS):
+            raise ValueError(f"layer_weights needs {len(STYLE_LAYERS)} values, got {len(self.layer_weights)}")
+        if self.net not in NET_PRESETS:
+            raise ValueError(f"unknown network {self.net!r}; expected one of {sorted(NET_PRESETS)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class StepStats:
+    step: int          # 1-based count of finished steps
+    total: float
+    content: float
+    style: float
+    per_layer: dict[str, float]
+    seconds: float     # since the tune started
+
+
+@dataclass
+class TuneResult:
+    net: HRNet                      # the best weights seen (lowest total loss)
+    cfg: TuneCfg
+    steps_done: int
+    stopped: str                    # completed | plateau | interrupted | non-finite
+    final: StepStats                # the losses of the returned weights
+    history: list[StepStats] = field(default_factory=list)
+    work_size: tuple[int, int] = (0, 0)
+
+
+StepCallback = Callable[[StepStats, Tensor], None]
+
+
+def prepare(image: Tensor, size: int, device: torch.device) -> Tensor:
+    """(1,3,H,W) RGB [0,1] → float32 at the work size on ``device``."""
+    if image.ndim != 4 or image.shape[:2] != (1, 3):
+        raise ShapeError(f"expected a (1,3,H,W) image, got {tuple(image.shape)}")
+    if min(image.shape[-2:]) < HRNet.min_side * 2:
+        raise ShapeError(f"image is {image.shape[-1]}x{image.shape[-2]}; tuning needs at least "
+                         f"{HRNet.min_side * 2} px on each side")
+    return resize_long_side(image.float(), size).to(device)
+
+
+def _optimizer(net: HRNet, cfg: TuneCfg) -> torch.optim.Optimizer:
+    head = list(net.head.parameters())
+    head_ids = {id(p) for p in head}
+    body = [p for p in net.parameters() if id(p) not in head_ids]
+    return torch.optim.Adam([{"params": body}, {"params": head, "lr": cfg.lr * cfg.head_lr_scale}], lr=cfg.lr)
+
+
+def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: torch.device | str = "cpu",
+         vgg: VGGFeatures | None = None, targets: PerceptualTargets | None = None,
+         on_step: StepCallback | None = None) -> TuneResult:
+    """Tune a fresh HR-Net so ``keyframe`` takes on the style of ``look``.
+
+    Both are (1,3,H,W) RGB in [0,1] at any size; they are resized to ``cfg.size``
+    on the long side. ``vgg`` and ``targets`` may be passed to share them
+    between tunes of the same pair. ``on_step(stats, output)`` is called after
+    every step with the current stylised keyframe (for progress and previews).
+
+    Ctrl-C stops the loop and returns the best weights so far with
+    ``stopped="interrupted"``; a NaN/Inf loss stops it with ``stopped="non-finite"``.
+    """
+    device = torch.device(device)
+    torch.manual_seed(cfg.seed)
+    content = prepare(keyframe, cfg.size, device)
+    vgg = (vgg or VGGFeatures()).to(device)
+    if targets is None:
+        targets = make_targets(vgg, content, prepare(look, cfg.size, device))
+    targets = targets.to(device)
+    net = HRNet(NET_PRESETS[cfg.net]).to(device).train()
+    opt = _optimizer(net, cfg)
+    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
+    layer_weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))
+
+    history: list[StepStats] = []
+    best_state, best = copy.deepcopy(net.state_dict()), None
+    since_best, stopped, start = 0, "completed", time.perf_counter()
+    try:
+        for step in range(1, cfg.steps + 1):
+            opt.zero_grad(set_to_none=True)
+            with autocast(device):
+                out = net(content)
+                terms = perceptual_loss(vgg, out, targets, cfg.content_weight, cfg.style_weight, layer_weights)
+            if not torch.isfinite(terms.total):
+                stopped = "non-finite"
+                break
+            terms.total.backward()
+            # The reported losses belong to the weights before this update, i.e. to `best_state` candidates.
+            stats = StepStats(step, terms.total.item(), terms.content.item(), terms.style.item(),
+                              {k: v.item() for k, v in terms.per_layer.items()}, time.perf_counter() - start)
+            history.append(stats)
+            if best is None or stats.total < best.total * (1 - cfg.min_delta):
+                since_best = 0
+            else:
+                since_best += 1
+            if best is None or stats.total < best.total:
+                best, best_state = stats, copy.deepcopy(net.state_dict())
+            opt.step()
+            sched.step()
+            if on_step is not None:
+                on_step(stats, out.detach())
+            if since_best >= cfg.patience:
+                stopped = "plateau"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    if best is None:
+        raise TuneError("the loss was NaN or Inf from the first step; check the keyframe and look images")
+    net.load_state_dict(best_state)
+    net.eval().requires_grad_(False)
+    return TuneResult(net, cfg, len(history), stopped, best, history, tuple(content.shape[-2:]))
+
+
+def look_meta(result: TuneResult, keyframe: Path, look: Path, vgg_weights: str) -> LookMeta:
+    """Provenance for the look file of ``result``, tuned from the files ``keyframe`` and ``look``."""
+    final = {"total": result.final.total, "content": result.final.content, "style": result.final.style,
+             **{f"style_{k}": v for k, v in result.final.per_layer.items()}}
+    return LookMeta(
+        net_cfg=result.net.cfg.to_dict(), tune_cfg=result.cfg.to_dict(), steps_done=result.steps_done,
+        work_size=list(result.work_size), vgg_weights=vgg_weights, keyframe_sha256=file_sha256(keyframe),
+        look_sha256=file_sha256(look), final_losses=final, stopped=result.stopped,
+        keyframe_name=keyframe.name, look_name=look.name,
+    )
+
+
+def tune_files(keyframe: str | Path, look: str | Path, out: str | Path, cfg: TuneCfg = TuneCfg(), *,
+               device: torch.device | str = "cpu", vgg_weights: str | Path | None = None, overwrite: bool = False,
+               on_step: StepCallback | None = None) -> tuple[TuneResult, Look]:
+    """Read two image files, tune, and save the look file ``out`` (atomically).
+
+    Checks that ``out`` can be written before spending minutes tuning. An
+    interrupted tune still saves the best weights so far (``result.stopped``
+    says so). This is what `hrstyle tune` runs.
+    """
+    keyframe, look, out = Path(keyframe), Path(look), Path(out)
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out}: look file exists; pass --force to overwrite or -o to choose another name")
+    check_writable(out)
+    key_img, look_img = read_image(keyframe), read_image(look)
+    vgg = VGGFeatures(weights=vgg_weights)
+    result = tune(to_tensor(key_img.pixels), to_tensor(look_img.pixels), cfg, device=device, vgg=vgg, on_step=on_step)
+    meta = look_meta(result, keyframe, look, vgg.weights_id)
+    sha = save_look(out, result.net, meta)
+    return result, Look(result.net, meta, sha)
