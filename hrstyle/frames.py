@@ -23,14 +23,13 @@ Reading stops at the first bad frame unless the caller opts out with
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import os
 import re
-import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -38,6 +37,7 @@ import OpenImageIO as oiio
 import torch
 from av.video.reformatter import ColorRange, Colorspace
 
+from .atomic import atomic_path, check_writable, describe_os_error, temp_path_for
 from .errors import ImageReadError, InputError, OutputError, SequenceError, ShapeError
 
 BIT_DEPTHS = ("uint8", "uint10", "uint12", "uint16", "half", "float")
@@ -266,10 +266,8 @@ def write_image(
         raise ShapeError(
             f"alpha: expected float ({height}, {width}), got {alpha.dtype} {tuple(alpha.shape)}"
         )
-    if not path.parent.is_dir():
-        raise OutputError(f"{path}: folder {path.parent} does not exist; create it first")
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}-{secrets.token_hex(3)}{path.suffix}")
-    out = oiio.ImageOutput.create(str(tmp))
+    check_writable(path)
+    out = oiio.ImageOutput.create(str(path))
     if out is None:
         raise OutputError(
             f"{path}: {path.suffix or 'no extension'} is not an image format OpenImageIO "
@@ -280,35 +278,37 @@ def write_image(
     channels = pixels if alpha is None else np.dstack([pixels, alpha])
     data = _quantise(channels, depth)
     out_spec = _output_spec(width, height, channels.shape[2], depth, spec, file_format)
-    try:
+    with atomic_path(path) as tmp:
         try:
             ok = out.open(str(tmp), out_spec) and out.write_image(data)
         finally:
             # close() flushes the tail of the file, so its failure counts too.
             ok = out.close() and ok
         if not ok:
-            raise OutputError(
-                f"{path}: cannot write ({_one_line(out.geterror())}); "
-                "check that the folder is writable and has free space"
-            )
-        _fsync(tmp)
-        os.replace(tmp, path)
-    except OSError as e:
-        reason = "disk full" if e.errno == errno.ENOSPC else e.strerror
-        raise OutputError(
-            f"{path}: cannot write ({reason}); check that the folder is writable "
-            "and has free space"
-        ) from e
-    finally:
-        tmp.unlink(missing_ok=True)
+            reason = _one_line(out.geterror()).replace(str(tmp), str(path))
+            raise OutputError(f"{path}: cannot write ({reason}); check the output folder")
+
+
+def write_preview(path: str | Path, image: torch.Tensor) -> None:
+    """Write a ``(1, 3, H, W)`` or ``(3, H, W)`` tensor in [0, 1] as an 8-bit
+    image (format from the extension), atomically; for progress previews."""
+    pixels = to_pixels(image)
+    height, width = pixels.shape[:2]
+    write_image(path, pixels, FrameSpec("png", "uint8", width, height, has_alpha=False))
 
 
 def _check_pixels(pixels: np.ndarray, name: str) -> None:
     if not isinstance(pixels, np.ndarray) or pixels.ndim != 3 or pixels.shape[2] != 3:
-        got = f"{pixels.dtype} {tuple(pixels.shape)}" if isinstance(pixels, np.ndarray) else type(pixels).__name__
+        got = (
+            f"{pixels.dtype} {tuple(pixels.shape)}"
+            if isinstance(pixels, np.ndarray)
+            else type(pixels).__name__
+        )
         raise ShapeError(f"{name}: expected a float array (H, W, 3), got {got}")
     if pixels.dtype.kind != "f":
-        raise ShapeError(f"{name}: expected float values, got {pixels.dtype}; scale to [0, 1] first")
+        raise ShapeError(
+            f"{name}: expected float values, got {pixels.dtype}; scale to [0, 1] first"
+        )
 
 
 def _depth_for(file_format: str, depth: str) -> str:
@@ -353,7 +353,7 @@ def _output_spec(
         if name == "compression" and file_format != spec.format:
             continue  # "piz" means nothing to a PNG writer
         if name == "FramesPerSecond":
-            fps = Fraction(value) if isinstance(value, str) else Fraction(value).limit_denominator(1001)
+            fps = _fps_fraction(value)
             out.attribute(name, oiio.TypeRational, (fps.numerator, fps.denominator))
         elif name == "smpte:TimeCode":
             tc = _timecode_words(str(value))
@@ -364,8 +364,22 @@ def _output_spec(
     return out
 
 
+def _fps_fraction(fps: str | int | float | Fraction) -> Fraction:
+    """``"24000/1001"``, 24 or 23.976023976 -> an exact frame rate."""
+    try:
+        # 1001 is the largest denominator of broadcast rates (24000/1001 etc.).
+        rate = Fraction(fps) if isinstance(fps, str) else Fraction(fps).limit_denominator(1001)
+    except (ValueError, TypeError, ZeroDivisionError):
+        rate = Fraction(0)
+    if rate <= 0:
+        raise InputError(
+            f"frame rate {fps!r}: expected a positive number or a ratio like 24000/1001"
+        )
+    return rate
+
+
 def _timecode_words(text: str) -> tuple[int, int] | None:
-    """"HH:MM:SS:FF" -> the SMPTE 12M BCD pair OIIO stores (user bits zero)."""
+    """Timecode text ``HH:MM:SS:FF`` as the SMPTE 12M BCD pair OIIO stores."""
     m = re.fullmatch(r"(\d\d):(\d\d):(\d\d)([:;.])(\d\d)", text.strip())
     if m is None:
         return None
@@ -376,14 +390,6 @@ def _timecode_words(text: str) -> tuple[int, int] | None:
     if m.group(4) != ":":
         word |= 1 << 6  # drop-frame flag
     return word, 0
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- tensors --------------------------------------------------------------------
@@ -445,7 +451,9 @@ def parse_frame_range(text: str) -> list[int]:
         last = int(m.group(2)) if m.group(2) else first
         step = int(m.group(4)) if m.group(4) else 1
         if abs(last - first) >= _MAX_RANGE_FRAMES:
-            raise SequenceError(f"frame range {text!r}: over {_MAX_RANGE_FRAMES} frames; check the numbers")
+            raise SequenceError(
+                f"frame range {text!r}: over {_MAX_RANGE_FRAMES} frames; check the numbers"
+            )
         numbers.update(_enumerate_range(first, last, step or 1, m.group(3) == "y"))
     return sorted(numbers)
 
@@ -703,7 +711,11 @@ def _open_folder(folder: Path) -> Shot:
         if m is not None:
             key = (m.group(1), m.group(3) + entry.suffix)
             groups.setdefault(key, []).append((m.group(2), entry))
-    sequences = [seq for (prefix, suffix), files in groups.items() for seq in _split_by_padding(folder, prefix, suffix, files)]
+    sequences = [
+        seq
+        for (prefix, suffix), files in groups.items()
+        for seq in _split_by_padding(folder, prefix, suffix, files)
+    ]
     if not sequences:
         raise SequenceError(
             f"{folder}: no numbered image frames found; put the frames there "
@@ -842,7 +854,9 @@ def _decode_video(path: Path, refs: list[FrameRef]) -> Iterator[tuple[FrameRef, 
             raise ImageReadError(
                 f"{path}: cannot decode frame {index + 1} ({e}); re-export the video"
             ) from e
-    raise ImageReadError(f"{path}: ended after {index + 1} frames, before frame {last}; re-export the video")
+    raise ImageReadError(
+        f"{path}: ended after {index + 1} frames, before frame {last}; re-export the video"
+    )
 
 
 def _read_video_frame(path: Path, index: int) -> Image:
@@ -867,7 +881,9 @@ def _read_video_frame(path: Path, index: int) -> Image:
                 if i > index:
                     break
         except av.FFmpegError as e:
-            raise ImageReadError(f"{path}: cannot decode frame {index} ({e}); re-export the video") from e
+            raise ImageReadError(
+                f"{path}: cannot decode frame {index} ({e}); re-export the video"
+            ) from e
     raise ImageReadError(f"{path}: has no frame {index}; check the frame number")
 
 
@@ -898,7 +914,9 @@ class _VideoInfo:
         attributes: dict[str, str | int | float] = {}
         if self.rate:
             attributes["FramesPerSecond"] = f"{self.rate.numerator}/{self.rate.denominator}"
-        timecode = self.timecode and self.rate and _advance_timecode(self.timecode, index, self.rate)
+        timecode = (
+            self.timecode and self.rate and _advance_timecode(self.timecode, index, self.rate)
+        )
         if timecode:
             attributes["smpte:TimeCode"] = timecode
         spec = FrameSpec(
@@ -922,3 +940,125 @@ def _advance_timecode(start: str, frames: int, rate: Fraction) -> str | None:
     total = ((hh * 60 + mm) * 60 + ss) * base + ff + frames
     ff, total = total % base, total // base
     return f"{total // 3600 % 24:02d}:{total // 60 % 60:02d}:{total % 60:02d}:{ff:02d}"
+
+
+_VIDEO_CODECS = {
+    ".mov": ("prores_ks", "yuv422p10le", {"profile": "3"}),  # profile 3 = ProRes 422 HQ
+    ".mp4": ("libx264", "yuv420p", {"crf": "16", "preset": "medium"}),
+}
+
+
+class VideoWriter:
+    """Encode float RGB frames to ProRes 422 HQ (.mov) or H.264 (.mp4).
+
+    Frames are converted to BT.709 limited-range YUV and the stream is tagged
+    so. The file is written under a hidden temporary name and renamed by
+    `close`; leaving a ``with`` block through an exception deletes it instead.
+
+    >>> with VideoWriter(out_dir / "shot.mov", fps="24000/1001") as video:  # doctest: +SKIP
+    ...     for ref, image in shot:
+    ...         video.write(image.pixels)
+
+    Raises:
+        OutputError: an extension other than .mov/.mp4, a missing folder, or a
+            failed encode or write.
+        ShapeError: frames of the wrong shape, of changing size, or of an odd
+            size the chroma subsampling cannot hold.
+    """
+
+    def __init__(
+        self, path: str | Path, fps: str | int | float | Fraction, *, timecode: str | None = None
+    ) -> None:
+        self.path = Path(path)
+        codec = _VIDEO_CODECS.get(self.path.suffix.lower())
+        if codec is None:
+            raise OutputError(f"{self.path}: write videos as .mov (ProRes 422 HQ) or .mp4 (H.264)")
+        check_writable(self.path)
+        self._codec, self._pix_fmt, self._options = codec
+        self._rate = _fps_fraction(fps)
+        self._timecode = timecode
+        self._tmp = temp_path_for(self.path)
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.video.VideoStream | None = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, pixels: np.ndarray) -> None:
+        """Append one ``(H, W, 3)`` float frame; values are clipped to [0, 1]."""
+        _check_pixels(pixels, "pixels")
+        height, width = pixels.shape[:2]
+        if self._stream is None:
+            self._start(width, height)
+        elif (width, height) != (self._stream.width, self._stream.height):
+            raise ShapeError(
+                f"{self.path}: frame is {width}x{height} but the video is "
+                f"{self._stream.width}x{self._stream.height}; resize the frames to one size"
+            )
+        rgb = av.VideoFrame.from_ndarray(_quantise(pixels, "uint16"), format="rgb48le")
+        frame = rgb.reformat(
+            format=self._pix_fmt,
+            dst_colorspace=Colorspace.ITU709,
+            dst_color_range=ColorRange.MPEG,
+        )
+        self._encode(frame)
+
+    def close(self) -> None:
+        """Finish the file and move it into place."""
+        if self._container is None:
+            raise OutputError(f"{self.path}: no frames were written; nothing to save")
+        try:
+            self._encode(None)
+            self._container.close()
+            with open(self._tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(self._tmp, self.path)
+        except OSError as e:
+            raise OutputError(describe_os_error(self.path, e)) from e
+        finally:
+            self._container = None
+            self._tmp.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """Stop and delete the partial file."""
+        if self._container is not None:
+            # Already failing or giving up: a second error while closing a
+            # half-written file would only hide the first.
+            with contextlib.suppress(av.FFmpegError, OSError):
+                self._container.close()
+            self._container = None
+        self._tmp.unlink(missing_ok=True)
+
+    def _start(self, width: int, height: int) -> None:
+        # 4:2:2 halves the width and 4:2:0 the height too, so both must be even.
+        if width % 2 or (height % 2 and self._pix_fmt.startswith("yuv420")):
+            raise ShapeError(
+                f"{self.path}: {width}x{height} cannot be encoded with {self._pix_fmt} "
+                "chroma; crop or pad to an even size"
+            )
+        try:
+            self._container = av.open(str(self._tmp), "w")
+        except OSError as e:
+            raise OutputError(describe_os_error(self.path, e)) from e
+        stream = self._container.add_stream(self._codec, rate=self._rate, options=self._options)
+        stream.width, stream.height, stream.pix_fmt = width, height, self._pix_fmt
+        context = stream.codec_context
+        context.colorspace = context.color_primaries = context.color_trc = 1  # BT.709
+        context.color_range = ColorRange.MPEG
+        if self._timecode:
+            stream.metadata["timecode"] = self._timecode
+        self._stream = stream
+
+    def _encode(self, frame: av.VideoFrame | None) -> None:
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except av.FFmpegError as e:
+            self.abort()
+            raise OutputError(f"{self.path}: encoding failed ({e}); check free space") from e

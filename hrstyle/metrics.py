@@ -4,7 +4,7 @@ The public functions take images as hrstyle holds them in memory: numpy
 (H,W,3) float32 RGB in [0,1]. Each first resizes the output to the content's
 size when they differ, then everything to 512 px on the long side with
 cv2.INTER_AREA (`METRIC_LONG_SIDE`), so that every figure can be compared with
-every other. ``*_tensor`` variants take (B,3,H,W) tensors and do not resize,
+every other. ``*_tensor`` variants take (B,3,H,W) or (1,3,H,W) tensors and do not resize,
 for use inside tuning at the work size.
 """
 
@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import InputError, SequenceError, ShapeError
+from .frames import to_tensor
 from .guided import apply_affine, fit_affine
 from .perceptual import STYLE_LAYERS, VGGFeatures, gram
 from .temporal import compute_flow, occlusion_mask, warp
@@ -78,10 +79,6 @@ def prepare_pair(content: np.ndarray, output: np.ndarray, names: tuple[str, str]
     return _to_metric_size(content, names[0]), _to_metric_size(output, names[1])
 
 
-def _to_tensor(image: np.ndarray) -> Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
-
-
 # ---------------------------------------------------------------- style_gap
 
 @dataclass(frozen=True)
@@ -127,7 +124,7 @@ def style_gap(content: np.ndarray, output: np.ndarray, look: np.ndarray, vgg: VG
     """
     content, output = prepare_pair(content, output)
     look = prepare(look, "look")
-    return style_gap_tensor(_to_tensor(content), _to_tensor(output), _to_tensor(look), vgg or _default_vgg())
+    return style_gap_tensor(to_tensor(content), to_tensor(output), to_tensor(look), vgg or _default_vgg())
 
 
 # ---------------------------------------------------------------- structure_ssim
@@ -186,7 +183,7 @@ def affine_residual(content: np.ndarray, output: np.ndarray, r: int = 8, eps: fl
     with q the colour guided filter of the output guided by the content.
     """
     content, output = prepare_pair(content, output)
-    return float(affine_residual_tensor(_to_tensor(content), _to_tensor(output), r, eps)[0])
+    return float(affine_residual_tensor(to_tensor(content), to_tensor(output), r, eps)[0])
 
 
 # ---------------------------------------------------------------- warp_error, temporal ratio

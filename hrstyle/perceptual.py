@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.vgg import cfgs, make_layers
 
-from .errors import InputError
+from .errors import InputError, ShapeError
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -167,7 +167,7 @@ class VGGFeatures(nn.Module):
     def forward(self, rgb: Tensor) -> dict[str, Tensor]:
         """``rgb``: (B,3,H,W), RGB in [0,1]. Returns {layer name: (B,C,h,w)}."""
         if rgb.ndim != 4 or rgb.shape[1] != 3:
-            raise ValueError(f"expected (B,3,H,W) RGB, got {tuple(rgb.shape)}")
+            raise ShapeError(f"expected (B,3,H,W) RGB, got {tuple(rgb.shape)}")
         x, out = self._to_vgg_input(rgb), {}
         for i, layer in enumerate(self.features):
             x = layer(x)
@@ -189,6 +189,9 @@ def gram(features: Tensor) -> Tensor:
 
 def content_loss(features: Tensor, target: Tensor, norm: Tensor | float = 1.0) -> Tensor:
     """MSE between feature maps, divided by ``norm`` (so the loss starts near 1)."""
+    if features.shape != target.shape:
+        raise ShapeError(f"content target is {tuple(target.shape)}, features are {tuple(features.shape)}: "
+                         "targets must be made from the keyframe at the work size")
     return F.mse_loss(features.float(), target.float()) / norm
 
 

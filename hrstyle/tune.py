@@ -107,13 +107,15 @@ def _optimizer(net: HRNet, cfg: TuneCfg) -> torch.optim.Optimizer:
 
 
 def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: torch.device | str = "cpu",
-         vgg: VGGFeatures | None = None, targets: PerceptualTargets | None = None,
+         vgg: VGGFeatures | None = None, targets: PerceptualTargets | None = None, init: HRNet | None = None,
          on_step: StepCallback | None = None) -> TuneResult:
     """Tune a fresh HR-Net so ``keyframe`` takes on the style of ``look``.
 
     Both are (1,3,H,W) RGB in [0,1] at any size; they are resized to ``cfg.size``
     on the long side. ``vgg`` and ``targets`` may be passed to share them
-    between tunes of the same pair. ``on_step(stats, output)`` is called after
+    between tunes of the same pair. ``init`` continues from an existing
+    network (e.g. a saved look's), trained in place; by default a fresh,
+    identity network built from ``cfg.net`` and ``cfg.seed``. ``on_step(stats, output)`` is called after
     every step with the current stylised keyframe (for progress and previews).
 
     Ctrl-C stops the loop and returns the best weights so far with
@@ -126,7 +128,8 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
     if targets is None:
         targets = make_targets(vgg, content, prepare(look, cfg.size, device))
     targets = targets.to(device)
-    net = HRNet(NET_PRESETS[cfg.net]).to(device).train()
+
+    net = (init if init is not None else HRNet(NET_PRESETS[cfg.net])).to(device).train().requires_grad_(True)
     opt = _optimizer(net, cfg)
     sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
     layer_weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))

@@ -23,6 +23,7 @@ from hrstyle.errors import ImageReadError, InputError, OutputError, SequenceErro
 from hrstyle.frames import (
     FrameRef,
     FrameSpec,
+    VideoWriter,
     format_frame_range,
     open_shot,
     output_path_for,
@@ -31,6 +32,7 @@ from hrstyle.frames import (
     to_pixels,
     to_tensor,
     write_image,
+    write_preview,
 )
 
 RNG = np.random.default_rng(1234)
@@ -96,7 +98,9 @@ def palette_png(path: Path, index: np.ndarray, palette: np.ndarray) -> Path:
     return path
 
 
-def write_clip(path: Path, n: int = 5, size=(64, 48), fps: int = 24, codec: str = "mpeg4", **metadata) -> None:
+def write_clip(
+    path: Path, n: int = 5, size=(64, 48), fps: int = 24, codec: str = "libx264", **metadata
+) -> None:
     """A clip whose frame i is flat grey at level 40 * i."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
@@ -202,7 +206,9 @@ def test_metadata_is_carried_over_and_json_serialisable(tmp_path):
 
 def test_write_rounds_and_clips_integer_formats(tmp_path):
     spec = FrameSpec("png", "uint8", 3, 1, False)
-    pixels = np.array([[[10.6 / 255, 10.4 / 255, -0.2], [1.7, 0.5, np.nan], [0, 1, 254.5 / 255]]], np.float32)
+    pixels = np.array(
+        [[[10.6 / 255, 10.4 / 255, -0.2], [1.7, 0.5, np.nan], [0, 1, 254.5 / 255]]], np.float32
+    )
     write_image(tmp_path / "q.png", pixels, spec)
     data, _ = oiio_read(tmp_path / "q.png", "uint8")
     np.testing.assert_array_equal(data[0], [[11, 10, 0], [255, 128, 0], [0, 255, 254]])
@@ -242,7 +248,9 @@ def test_grey_is_replicated_to_rgb(tmp_path):
 
 def test_grey_alpha(tmp_path):
     data = RNG.integers(0, 256, (8, 10, 2), dtype=np.uint8)
-    image = read_image(oiio_write(tmp_path / "ya.png", data, "uint8", **{"oiio:UnassociatedAlpha": 1}))
+    image = read_image(
+        oiio_write(tmp_path / "ya.png", data, "uint8", **{"oiio:UnassociatedAlpha": 1})
+    )
     assert image.spec.has_alpha
     np.testing.assert_array_equal(image.pixels[..., 2], data[..., 0] / np.float32(255))
     np.testing.assert_array_equal(image.alpha, data[..., 1] / np.float32(255))
@@ -328,6 +336,17 @@ def test_bad_files_raise_one_line_image_read_error(tmp_path, make, reason):
     assert "\n" not in message
 
 
+def test_unreadable_file_message(tmp_path, monkeypatch):
+    path = oiio_write(tmp_path / "locked.png", np.zeros((2, 2, 3), np.uint8), "uint8")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(frames, "open", denied, raising=False)
+    with pytest.raises(ImageReadError, match="locked.png: cannot open \\(Permission denied\\)"):
+        read_image(path)
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
 def test_unreadable_file(tmp_path):
     path = oiio_write(tmp_path / "locked.png", np.zeros((2, 2, 3), np.uint8), "uint8")
@@ -355,9 +374,16 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(frames.os, "replace", disk_full)
-    with pytest.raises(OutputError, match="a.png: cannot write \\(disk full\\)"):
+    with pytest.raises(OutputError, match="a.png: disk full"):
         write_image(tmp_path / "a.png", GREY, SPEC8)
     assert os.listdir(tmp_path) == []
+
+
+def test_failed_rename_leaves_no_temporary_file(tmp_path):
+    (tmp_path / "a.png").mkdir()  # os.replace cannot put a file over a folder
+    with pytest.raises(OutputError, match="a.png: cannot write"):
+        write_image(tmp_path / "a.png", GREY, SPEC8)
+    assert os.listdir(tmp_path) == ["a.png"]
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
@@ -366,7 +392,7 @@ def test_write_into_unwritable_folder(tmp_path):
     folder.mkdir()
     folder.chmod(0o500)
     try:
-        with pytest.raises(OutputError, match="cannot write"):
+        with pytest.raises(OutputError, match="locked: output folder is not writable"):
             write_image(folder / "a.png", GREY, SPEC8)
         assert os.listdir(folder) == []
     finally:
@@ -379,6 +405,15 @@ def test_write_into_missing_folder_or_unknown_format(tmp_path):
     with pytest.raises(OutputError, match="not an image format"):
         write_image(tmp_path / "a.xyz", GREY, SPEC8)
     assert os.listdir(tmp_path) == []
+
+
+def test_write_preview(tmp_path):
+    t = torch.rand(1, 3, 6, 10) * 1.2 - 0.1  # network output: not clamped
+    write_preview(tmp_path / "preview.png", t)
+    data, spec = oiio_read(tmp_path / "preview.png", "uint8")
+    assert spec.format == oiio.TypeUInt8 and data.shape == (6, 10, 3)
+    expected = np.rint(np.clip(t[0].permute(1, 2, 0).numpy(), 0, 1) * 255)
+    np.testing.assert_array_equal(data, expected)
 
 
 @pytest.mark.parametrize(
@@ -411,7 +446,8 @@ def test_tensor_round_trip():
 
 
 @pytest.mark.parametrize(
-    "bad", [np.zeros((5, 7), np.float32), np.zeros((5, 7, 4), np.float32), np.zeros((5, 7, 3), np.uint8)]
+    "bad",
+    [np.zeros((5, 7), np.float32), np.zeros((5, 7, 4), np.float32), np.zeros((5, 7, 3), np.uint8)],
 )
 def test_to_tensor_checks_input(bad):
     with pytest.raises(ShapeError):
@@ -447,7 +483,9 @@ def test_parse_frame_range(text, expected):
     assert parse_frame_range(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "a", "1-", "1--5", "1,,2", "1-5x", "1-5z2", "1.5", "-3", "1-2000000"])
+@pytest.mark.parametrize(
+    "text", ["", "a", "1-", "1--5", "1,,2", "1-5x", "1-5z2", "1.5", "-3", "1-2000000"]
+)
 def test_malformed_frame_range(text):
     with pytest.raises(SequenceError) as info:
         parse_frame_range(text)
@@ -586,7 +624,10 @@ def test_bad_frame_stops_iteration_unless_skipped(tmp_path):
     with pytest.raises(ImageReadError, match="a.0002.png: .*--skip-bad-frames"):
         list(shot)
     skipped = []
-    kept = [ref.number for ref, _ in shot.iter(skip_bad_frames=True, on_skip=lambda r, e: skipped.append(r.number))]
+    kept = [
+        ref.number
+        for ref, _ in shot.iter(skip_bad_frames=True, on_skip=lambda r, e: skipped.append(r.number))
+    ]
     assert kept == [1, 3] and skipped == [2]
 
 
@@ -627,7 +668,10 @@ def test_video_shot(tmp_path):
 
     sub = open_shot(clip, "1-4x2")
     assert [ref.number for ref, _ in sub] == [1, 3]
-    assert output_path_for(shot.frames[3], shot, tmp_path / "out") == tmp_path / "out" / "clip.0003.png"
+    assert (
+        output_path_for(shot.frames[3], shot, tmp_path / "out")
+        == tmp_path / "out" / "clip.0003.png"
+    )
     assert output_path_for(shot.frames[3], shot, tmp_path / "out", "exr").name == "clip.0003.exr"
 
 
@@ -646,6 +690,50 @@ def test_video_frames_out_of_range_and_bad_video(tmp_path):
     (tmp_path / "junk.mov").write_text("not a video")
     with pytest.raises(ImageReadError, match="junk.mov: not a readable video"):
         open_shot(tmp_path / "junk.mov")
+
+
+@pytest.mark.parametrize(
+    "ext, bit_depth, tolerance", [("mov", "uint16", 0.003), ("mp4", "uint8", 0.01)]
+)
+def test_video_writer_round_trip(tmp_path, ext, bit_depth, tolerance):
+    y, x = np.mgrid[0:48, 0:64]
+    levels = [0.0, 0.25, 0.5, 0.75, 1.0]
+    with VideoWriter(tmp_path / f"out.{ext}", fps="24000/1001", timecode="01:00:00:00") as video:
+        for level in levels:
+            video.write(np.full((48, 64, 3), level, np.float32))
+    assert os.listdir(tmp_path) == [f"out.{ext}"]
+
+    shot = open_shot(tmp_path / f"out.{ext}")
+    assert len(shot) == 5 and shot.fps == pytest.approx(24000 / 1001)
+    for (_, image), level in zip(shot, levels, strict=True):
+        assert image.spec.bit_depth == bit_depth
+        assert np.abs(image.pixels - level).max() < tolerance
+    assert image.spec.attributes == {
+        "FramesPerSecond": "24000/1001",
+        "smpte:TimeCode": "01:00:00:04",
+    }
+
+
+def test_video_writer_failures(tmp_path):
+    with pytest.raises(RuntimeError), VideoWriter(tmp_path / "out.mov", fps=24) as video:
+        video.write(GREY)
+        raise RuntimeError("render failed")
+    assert os.listdir(tmp_path) == []
+
+    with VideoWriter(tmp_path / "out.mp4", fps=24) as video:
+        video.write(np.zeros((8, 8, 3), np.float32))
+        with pytest.raises(ShapeError, match="8x4 but the video is 8x8"):
+            video.write(np.zeros((4, 8, 3), np.float32))
+    with pytest.raises(ShapeError, match="even size"):
+        VideoWriter(tmp_path / "odd.mp4", fps=24).write(np.zeros((5, 8, 3), np.float32))
+    with pytest.raises(OutputError, match=".mov \\(ProRes 422 HQ\\) or .mp4"):
+        VideoWriter(tmp_path / "out.avi", fps=24)
+    with pytest.raises(OutputError, match="no frames were written"):
+        VideoWriter(tmp_path / "empty.mov", fps=24).close()
+    for fps in ("fast", 0, "24/0"):
+        with pytest.raises(InputError, match="frame rate"):
+            VideoWriter(tmp_path / "out.mov", fps=fps)
+    assert sorted(os.listdir(tmp_path)) == ["out.mp4"]
 
 
 def test_frame_ref_is_a_value():

@@ -5,6 +5,7 @@ import torch
 from skimage import data
 
 from hrstyle.errors import InputError, ShapeError
+from hrstyle.frames import to_tensor
 from hrstyle.guided import apply_affine, box_filter, fit_affine, guided_upsample, upsample_affine
 
 # A global colour transform with cross-talk between channels, as a grade would have.
@@ -16,13 +17,12 @@ def recolour(x: torch.Tensor) -> torch.Tensor:
     return torch.einsum("ij,bjhw->bihw", M, x) + C
 
 
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
+def area_resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def photo(width: int, height: int) -> torch.Tensor:
-    rgb = data.coffee().astype(np.float32) / 255
-    return to_tensor(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA))
+    return to_tensor(area_resize(data.coffee().astype(np.float32) / 255, width, height))
 
 
 def brute_force_box(x: np.ndarray, r: int) -> np.ndarray:
@@ -113,7 +113,7 @@ class TestApplyAndUpsample:
 
     def test_guided_upsample_carries_a_recolour_to_full_resolution(self):
         hi = photo(256, 192)
-        lo = to_tensor(cv2.resize(hi[0].permute(1, 2, 0).numpy(), (64, 48), interpolation=cv2.INTER_AREA))
+        lo = to_tensor(area_resize(hi[0].permute(1, 2, 0).numpy(), 64, 48))
         out = guided_upsample(lo, recolour(lo), hi, r=4, eps=1e-4)
         err = (out - recolour(hi)).abs()
         # The recolour moves pixels by ~0.03 on average; what is left is the ridge in flat low-res windows.

@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from hrstyle import metrics
+from hrstyle.errors import ShapeError, TuneError
+from hrstyle.frames import to_pixels
+from hrstyle.net import NET_PRESETS, HRNet
+from hrstyle.perceptual import make_targets
+from hrstyle.tune import TuneCfg, prepare, tune
+
+FAST = TuneCfg(steps=12, size=64, net="hrnet-small")
+
+
+def test_losses_fall(keyframe_128, look_128, vgg):
+    result = tune(keyframe_128, look_128, FAST, vgg=vgg)
+    first, last = result.history[0], result.final
+    assert first.content == pytest.approx(0.0, abs=1e-6)  # identity at init
+    assert first.style == pytest.approx(1.0, rel=1e-3)
+    assert last.total < 0.8 * first.total and last.style < 0.8 * first.style
+    assert result.stopped == "completed" and result.steps_done == FAST.steps
+
+
+def test_same_seed_same_look_on_cpu(keyframe_128, look_128, vgg):
+    a = tune(keyframe_128, look_128, FAST, vgg=vgg)
+    b = tune(keyframe_128, look_128, FAST, vgg=vgg)
+    assert all(torch.equal(x, y) for x, y in zip(a.net.state_dict().values(), b.net.state_dict().values()))
+
+
+def test_interrupt_returns_best_weights_so_far(keyframe_128, look_128, vgg):
+    def stop_at_5(stats, image):
+        if stats.step == 5:
+            raise KeyboardInterrupt
+
+    result = tune(keyframe_128, look_128, FAST, vgg=vgg, on_step=stop_at_5)
+    assert result.stopped == "interrupted" and result.steps_done == 5
+    assert result.final.total == min(s.total for s in result.history)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_weights(keyframe_128, look_128, vgg):
+    net = HRNet(NET_PRESETS[FAST.net])
+
+    def poison_at_4(stats, image):
+        if stats.step == 4:
+            with torch.no_grad():
+                net.stem.conv.weight.fill_(float("nan"))
+
+    result = tune(keyframe_128, look_128, FAST, vgg=vgg, init=net, on_step=poison_at_4)
+    assert result.stopped == "non-finite" and result.steps_done == 4
+    assert all(torch.isfinite(p).all() for p in result.net.parameters())
+    assert result.final.total == min(s.total for s in result.history)
+
+
+def test_nan_from_the_first_step_is_an_error(keyframe_128, look_128, vgg):
+    targets = make_targets(vgg, prepare(keyframe_128, FAST.size, "cpu"), look_128)
+    targets.content_norm = torch.tensor(float("nan"))
+    with pytest.raises(TuneError, match="NaN"):
+        tune(keyframe_128, look_128, FAST, vgg=vgg, targets=targets)
+
+
+def test_plateau_stops_early(keyframe_128, look_128, vgg):
+    result = tune(keyframe_128, look_128, TuneCfg(steps=50, size=64, net="hrnet-small", style_weight=0.0,
+                                                  patience=3), vgg=vgg)
+    assert result.stopped == "plateau" and result.steps_done < 50
+
+
+def test_targets_from_another_size_are_refused(keyframe_128, look_128, vgg):
+    targets = make_targets(vgg, keyframe_128, look_128)
+    with pytest.raises(ShapeError, match="work size"):
+        tune(keyframe_128, look_128, FAST, vgg=vgg, targets=targets)
+
+
+def test_too_small_and_bad_cfg_rejected(look_128):
+    with pytest.raises(ShapeError, match="at least"):
+        tune(torch.rand(1, 3, 1, 1), look_128, FAST)
+    with pytest.raises(ValueError):
+        TuneCfg(steps=0)
+    with pytest.raises(ValueError):
+        TuneCfg(net="resnet")
+
+
+@pytest.mark.slow
+def test_tuned_look_moves_style_and_keeps_structure(keyframe_128, look_128, vgg):
+    # 128 px, 100 steps, default weights. Seen: style gap ~CALIB, structure ~CALIB.
+    cfg = TuneCfg(steps=100, size=128)
+    result = tune(keyframe_128, look_128, cfg, vgg=vgg)
+    with torch.no_grad():
+        out = result.net(keyframe_128).clamp(0, 1)
+    gap = metrics.style_gap_tensor(keyframe_128, out, look_128, vgg)
+    assert gap.value < 0.5  # the identity scores 1.0
+    assert metrics.structure_ssim(to_pixels(keyframe_128), to_pixels(out)) > 0.7
