@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
@@ -21,12 +22,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
+from .demo import DEMO_TUNE, run_demo
+from .device import pick_device
 from .errors import HrstyleError
+from .frames import write_preview
+from .look import default_look_path, load_look
+from .tune import StepStats, TuneCfg, TuneResult, tune_files
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-# Commands import the library (and torch) lazily, so `hrstyle --help` answers at once.
+DEFAULTS = TuneCfg()
 
 app = typer.Typer(
     name="hrstyle",
@@ -91,12 +97,33 @@ def _main(
     _state["debug"] = debug
 
 
-def _tune_progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]tune"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f} · content {task.fields[content]:.3f} · style {task.fields[style]:.3f}"),
-        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err,
-    )
+class _TuneBar:
+    """Rich progress for a tune, drawn from the first step on (so input errors print alone), plus previews."""
+
+    def __init__(self, steps: int, preview: Optional[Path] = None, preview_every: int = 25):
+        self.steps, self.preview, self.preview_every = steps, preview, preview_every
+        self.progress = Progress(
+            TextColumn("[bold]tune"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3f} · content {task.fields[content]:.3f} · "
+                       "style {task.fields[style]:.3f}"),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err,
+        )
+        self.task: Optional[int] = None
+
+    def __enter__(self) -> "_TuneBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, stats: StepStats, image: "Tensor") -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("tune", total=self.steps, loss=0.0, content=0.0, style=0.0, rate="")
+        self.progress.update(self.task, completed=stats.step, loss=stats.total, content=stats.content,
+                             style=stats.style, rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s")
+        if self.preview is not None and (stats.step % self.preview_every == 0 or stats.step == 1):
+            write_preview(self.preview, image)
 
 
 @_command()
@@ -104,12 +131,12 @@ def tune(
     keyframe: Annotated[Path, typer.Argument(help="The keyframe of the shot (PNG, TIFF, JPEG, EXR, DPX).", show_default=False)],
     look_image: Annotated[Path, typer.Argument(help="The reference still whose look to take on.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Look file to write. Default: <keyframe>.look.safetensors beside the keyframe.", rich_help_panel=OUTPUT)] = None,
-    steps: Annotated[int, typer.Option(min=1, help="Tuning steps (stops earlier on a plateau).", rich_help_panel=TUNING)] = 300,
-    size: Annotated[int, typer.Option(min=16, help="Work resolution, long side, in pixels.", rich_help_panel=TUNING)] = 512,
-    content_weight: Annotated[float, typer.Option(min=0.0, help="Keep the keyframe's structure: higher is more faithful.", rich_help_panel=TUNING)] = 1.0,
-    style_weight: Annotated[float, typer.Option(min=0.0, help="Take on the look: higher is stronger.", rich_help_panel=TUNING)] = 1.0,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed and inputs give the same look on the CPU.", rich_help_panel=TUNING)] = 0,
-    net: Annotated[str, typer.Option(help="Network preset: hrnet, hrnet-small or hrnet-wide.", rich_help_panel=TUNING)] = "hrnet",
+    steps: Annotated[int, typer.Option(min=1, help="Tuning steps (stops earlier on a plateau).", rich_help_panel=TUNING)] = DEFAULTS.steps,
+    size: Annotated[int, typer.Option(min=16, help="Work resolution, long side, in pixels.", rich_help_panel=TUNING)] = DEFAULTS.size,
+    content_weight: Annotated[float, typer.Option(min=0.0, help="Keep the keyframe's structure: higher is more faithful.", rich_help_panel=TUNING)] = DEFAULTS.content_weight,
+    style_weight: Annotated[float, typer.Option(min=0.0, help="Take on the look: higher is stronger.", rich_help_panel=TUNING)] = DEFAULTS.style_weight,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed and inputs give the same look on the CPU.", rich_help_panel=TUNING)] = DEFAULTS.seed,
+    net: Annotated[str, typer.Option(help="Network preset: hrnet, hrnet-small or hrnet-wide.", rich_help_panel=TUNING)] = DEFAULTS.net,
     preview: Annotated[Optional[Path], typer.Option(help="Write the stylised keyframe here while tuning (PNG).", rich_help_panel=OUTPUT)] = None,
     preview_every: Annotated[int, typer.Option(min=1, help="Steps between previews.", rich_help_panel=OUTPUT)] = 25,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
@@ -117,32 +144,16 @@ def tune(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing look file.", rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Tune a look on KEYFRAME so it takes on the style of LOOK_IMAGE, and save it as a look file."""
-    from .device import pick_device
-    from .frames import write_preview
-    from .look import default_look_path
-    from .tune import StepStats, TuneCfg, tune_files
-
     try:
         cfg = TuneCfg(steps=steps, size=size, content_weight=content_weight, style_weight=style_weight, seed=seed, net=net)
     except ValueError as exc:
         fail(str(exc), 2)
     target = output or default_look_path(keyframe)
     dev = pick_device(device)
-    nan = float("nan")
-    with _tune_progress() as progress:
-        task = progress.add_task("tune", total=steps, loss=nan, content=nan, style=nan, rate="")
-
-        def on_step(stats: StepStats, image: Tensor) -> None:
-            progress.update(task, completed=stats.step, loss=stats.total, content=stats.content, style=stats.style,
-                            rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s")
-            if preview is not None and (stats.step % preview_every == 0 or stats.step == 1):
-                write_preview(preview, image)
-
+    with _TuneBar(steps, preview, preview_every) as bar:
         result, look = tune_files(keyframe, look_image, target, cfg, device=dev, vgg_weights=vgg_weights,
-                                  overwrite=force, on_step=on_step)
-    f = result.final
-    err.print(f"{result.stopped} after {result.steps_done} steps · total {f.total:.3f} · content {f.content:.3f} · "
-              f"style {f.style:.3f} · {result.work_size[1]}x{result.work_size[0]} on {dev.type}")
+                                  overwrite=force, on_step=bar)
+    _report_tune(result, dev.type)
     out.print(str(target), markup=False)
     if result.stopped == "interrupted":
         err.print("interrupted: saved the best look so far")
@@ -151,14 +162,34 @@ def tune(
         err.print("warning: the loss became NaN/Inf; saved the last good weights. Try lower --style-weight.")
 
 
+def _report_tune(result: TuneResult, device: str) -> None:
+    f = result.final
+    err.print(f"{result.stopped} after {result.steps_done} steps · total {f.total:.3f} · content {f.content:.3f} · "
+              f"style {f.style:.3f} · {result.work_size[1]}x{result.work_size[0]} on {device}")
+
+
+@_command()
+def demo(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the demo's results.")] = Path("hrstyle-demo"),
+    steps: Annotated[int, typer.Option(min=1, help="Tuning steps.")] = DEMO_TUNE.steps,
+    size: Annotated[int, typer.Option(min=16, help="Work resolution, long side.")] = DEMO_TUNE.size,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+) -> None:
+    """Tune a look on the bundled sample shot and write before/after results to ./hrstyle-demo/."""
+    dev = pick_device(device)
+    with _TuneBar(steps) as bar:
+        result = run_demo(output, replace(DEMO_TUNE, steps=steps, size=size), device=dev, on_step=bar)
+    _report_tune(result.tune, dev.type)
+    for path in (result.look_path, result.sheet_path, *result.outputs.values()):
+        out.print(str(path), markup=False)
+
+
 @_command()
 def info(
     look_file: Annotated[Path, typer.Argument(help="A look file written by hrstyle tune.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")] = False,
 ) -> None:
     """Print a look file's metadata: settings, provenance and final losses."""
-    from .look import load_look
-
     look = load_look(look_file)
     meta = {**look.meta.to_dict(), "sha256": look.sha256, "parameters": sum(p.numel() for p in look.net.parameters())}
     if as_json:
@@ -172,3 +203,7 @@ def info(
 
 def main() -> None:
     sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

@@ -43,3 +43,7 @@ class OutputError(HrstyleError):
 
 class TuneError(HrstyleError):
     """Tuning failed, e.g. the loss became NaN before any good step."""
+
+
+class DeviceMemoryError(HrstyleError):
+    """The GPU ran out of memory even for one frame at a time."""

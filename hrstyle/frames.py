@@ -9,9 +9,11 @@ Stills go through OpenImageIO, videos through PyAV. Frame sequences and
 frame ranges follow oiiotool (OIIO ``src/doc/oiiotool.rst``):
 
 * ``shot.%04d.exr`` is printf-style; ``%d`` means unpadded numbers.
-* ``#`` stands for **four** digits and ``@`` for one, and they add up:
-  ``shot.#.exr`` is ``shot.%04d.exr``, ``shot.@@@.exr`` is ``shot.%03d.exr``,
-  ``#@@`` is six digits and ``####`` is sixteen.
+* A lone ``#`` stands for four digits, as in oiiotool, and ``@`` for one:
+  ``shot.#.exr`` is ``shot.%04d.exr``, ``shot.#@@.exr`` six digits. A run of
+  several ``#`` counts one digit each, as Nuke and RV write it (and as
+  colorists expect): ``shot.####.exr`` is ``shot.%04d.exr``, not sixteen
+  digits as strict oiiotool would read it.
 * A range may sit right before the wildcard, as in ``shot.1001-1100#.exr``.
 * Ranges are ``1001-1100`` (inclusive, either direction), ``1001-1100x2``
   (every 2nd), ``1001-1100y2`` (the complement of ``x2``) and comma lists
@@ -509,6 +511,16 @@ class _Pattern:
         return n if str(n).zfill(self.padding) == digits else None
 
 
+def sequence_name(path: str | Path) -> str:
+    """A shot's name: the file name without wildcard, frame range and extension;
+    empty for a bare wildcard such as ``%04d.exr``.
+
+    >>> sequence_name("plates/shot.1001-1100#.exr"), sequence_name("clip.mov")
+    ('shot', 'clip')
+    """
+    return _WILDCARD.sub("", Path(path).stem).strip("._- ")
+
+
 def _parse_pattern(text: str) -> tuple[_Pattern, str | None] | None:
     """A wildcard pattern and its embedded range, or None if ``text`` has none."""
     path = Path(text)
@@ -521,8 +533,10 @@ def _parse_pattern(text: str) -> tuple[_Pattern, str | None] | None:
         if width and not width.startswith("0"):
             raise SequenceError(f"{text}: {wild} pads with spaces; use %0{width}d or %d")
         padding = int(width) if width else 0
+    elif wild.count("#") == 1:
+        padding = 4 + wild.count("@")  # oiiotool: a lone # is four digits
     else:
-        padding = 4 * wild.count("#") + wild.count("@")
+        padding = len(wild)  # `shot.####.exr` as Nuke, RV and colorists write it: one digit per sign
     pattern = _Pattern(path.parent, path.name[: m.start()], path.name[m.end() :], padding)
     return pattern, m.group("range")
 
@@ -580,6 +594,17 @@ class Shot:
             return []
         numbers = [ref.number for ref in self.frames]
         return [n for n in range(min(numbers), max(numbers) + 1) if n not in self._on_disk]
+
+    def subset(self, frames: list[FrameRef]) -> Shot:
+        """The same shot limited to ``frames`` (refs of this shot, in the order to read)."""
+        return Shot(
+            self.source,
+            frames,
+            pattern=self.pattern,
+            is_video=self.is_video,
+            fps=self.fps,
+            on_disk=self._on_disk,
+        )
 
     def read(self, ref: FrameRef) -> Image:
         """Read one frame.
@@ -682,13 +707,7 @@ def _open_pattern(pattern: _Pattern, text: str) -> Shot:
         if number is not None and entry.is_file():
             refs.append(FrameRef(number, entry))
     if not refs:
-        hint = (
-            "; in oiiotool syntax each # stands for 4 digits, so use shot.#.exr or "
-            "shot.%04d.exr for 4-digit numbers"
-            if pattern.padding > 4 and "#" in Path(text).name
-            else ""
-        )
-        raise SequenceError(f"{text}: no files match ({pattern.printf}){hint}")
+        raise SequenceError(f"{text}: no files match ({pattern.printf}); check the folder, name and digit count")
     return _sequence_shot(pattern, refs)
 
 
@@ -780,14 +799,7 @@ def _select(shot: Shot, frames: str) -> Shot:
             f"{shot.pattern or shot.source}: frames {format_frame_range(missing)} of "
             f"--frames {frames} are not in the shot (it has {have}); fix the range"
         )
-    return Shot(
-        shot.source,
-        [by_number[n] for n in wanted],
-        pattern=shot.pattern,
-        is_video=shot.is_video,
-        fps=shot.fps,
-        on_disk=shot._on_disk,
-    )
+    return shot.subset([by_number[n] for n in wanted])
 
 
 def output_path_for(ref: FrameRef, shot: Shot, out_dir: Path, ext: str | None = None) -> Path:

@@ -1,0 +1,154 @@
+"""`hrstyle tune`, `info` and `demo` end to end, and their answers to bad input."""
+
+import json
+import pickle
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import hrstyle.tune
+from hrstyle.cli import app
+from hrstyle.frames import FrameSpec, write_image
+from hrstyle.look import load_look
+
+from conftest import SAMPLES
+
+runner = CliRunner()
+QUICK = ["--steps", "2", "--size", "32", "--net", "hrnet-small"]
+
+
+def _image(path, h=48, w=64, channels=3, depth="uint8"):
+    rng = np.random.default_rng(0)
+    pixels = rng.random((h, w, 3), dtype=np.float32)
+    if channels == 1:
+        pixels = np.repeat(pixels[..., :1], 3, axis=2)
+    alpha = rng.random((h, w), dtype=np.float32) if channels == 4 else None
+    write_image(path, pixels, FrameSpec(path.suffix.lstrip("."), depth, w, h, alpha is not None), alpha=alpha)
+    return path
+
+
+def _tune(*args):
+    return runner.invoke(app, ["tune", *map(str, args), *QUICK])
+
+
+def _assert_one_line_error(result, code, fragment):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("hrstyle: error:") and fragment in lines[0], result.output
+
+
+def test_tune_writes_a_look_beside_the_keyframe_and_info_reads_it(tmp_path):
+    key = shutil.copy(SAMPLES / "keyframe.png", tmp_path / "kf.png")
+    result = _tune(key, SAMPLES / "look.jpg")
+    assert result.exit_code == 0, result.output
+    look_path = tmp_path / "kf.look.safetensors"
+    look = load_look(look_path)
+    assert look.meta.steps_done == 2 and look.meta.tune_cfg["size"] == 32 and look.meta.keyframe_name == "kf.png"
+    info = runner.invoke(app, ["info", str(look_path), "--json"])
+    assert info.exit_code == 0
+    meta = json.loads(info.stdout)
+    assert meta["sha256"] == look.sha256 and meta["net_cfg"]["width"] == 8
+    # refuses to overwrite without --force
+    _assert_one_line_error(_tune(key, SAMPLES / "look.jpg"), 2, "--force")
+    assert runner.invoke(app, ["tune", str(key), str(SAMPLES / "look.jpg"), *QUICK, "--force"]).exit_code == 0
+
+
+def test_preview_is_written_while_tuning(tmp_path):
+    result = _tune(SAMPLES / "keyframe.png", SAMPLES / "look.jpg", "-o", tmp_path / "a.look.safetensors",
+                   "--preview", tmp_path / "preview.png", "--preview-every", "1")
+    assert result.exit_code == 0 and (tmp_path / "preview.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("name,kw", [("gray.png", {"channels": 1}), ("rgba.png", {"channels": 4}),
+                                     ("deep.png", {"depth": "uint16"}), ("deep.tif", {"depth": "uint16"})])
+def test_grayscale_rgba_and_16_bit_are_accepted(tmp_path, name, kw):
+    key = _image(tmp_path / name, **kw)
+    result = _tune(key, SAMPLES / "look.jpg", "-o", tmp_path / "out.look.safetensors")
+    assert result.exit_code == 0, result.output
+
+
+def _truncated_png(folder):
+    path = _image(folder / "truncated.png")
+    path.write_bytes(path.read_bytes()[:300])
+    return path
+
+
+def _file(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda d: d / "missing.png", "no such file"),
+    (lambda d: _file(d / "text.png", b"hello"), "text.png"),
+    (_truncated_png, "truncated.png"),
+    (lambda d: _image(d / "tiny.png", 1, 1), "at least"),
+    (lambda d: _file(d / "empty.png", b""), "empty.png"),
+])
+def test_bad_keyframe_is_one_line_exit_2_and_writes_nothing(tmp_path, make, fragment):
+    bad = make(tmp_path)
+    out = tmp_path / "out.look.safetensors"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    _assert_one_line_error(_tune(bad, SAMPLES / "look.jpg", "-o", out), 2, fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.fixture
+def immutable_dir(tmp_path):
+    """A folder even root cannot write into (chattr +i), or a skip where the filesystem lacks it."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    yield folder
+    subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_unwritable_output_folder_fails_before_tuning(immutable_dir):
+    result = _tune(SAMPLES / "keyframe.png", SAMPLES / "look.jpg", "-o", immutable_dir / "a.look.safetensors")
+    _assert_one_line_error(result, 2, "not writable")
+    assert not list(immutable_dir.iterdir())
+
+
+def test_look_files_of_the_wrong_kind_are_refused(tmp_path):
+    fake = tmp_path / "evil.safetensors"
+    fake.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    _assert_one_line_error(runner.invoke(app, ["info", str(fake)]), 2, "not a look file")
+
+    good = tmp_path / "good.look.safetensors"
+    assert _tune(SAMPLES / "keyframe.png", SAMPLES / "look.jpg", "-o", good).exit_code == 0
+    data = good.read_bytes().replace(b'\\"format_version\\": 1', b'\\"format_version\\": 9')
+    future = tmp_path / "future.look.safetensors"
+    future.write_bytes(data)
+    _assert_one_line_error(runner.invoke(app, ["info", str(future)]), 2, "newer than this hrstyle")
+
+
+def test_ctrl_c_saves_the_look_so_far_and_exits_130(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real_loss = hrstyle.tune.perceptual_loss
+
+    def interrupted_on_third_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(hrstyle.tune, "perceptual_loss", interrupted_on_third_step)
+    out = tmp_path / "a.look.safetensors"
+    result = runner.invoke(app, ["tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"), "-o", str(out),
+                                 "--steps", "10", "--size", "32", "--net", "hrnet-small"])
+    assert result.exit_code == 130, result.output
+    look = load_look(out)
+    assert look.meta.stopped == "interrupted" and look.meta.steps_done == 2
+
+
+def test_bad_option_values_are_usage_errors(tmp_path):
+    result = runner.invoke(app, ["tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"), "--steps", "0"])
+    assert result.exit_code == 2
+    result = runner.invoke(app, ["tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"),
+                                 "-o", str(tmp_path / "a.safetensors"), "--net", "resnet"])
+    _assert_one_line_error(result, 2, "unknown network")
