@@ -958,6 +958,7 @@ _VIDEO_CODECS = {
     ".mov": ("prores_ks", "yuv422p10le", {"profile": "3"}),  # profile 3 = ProRes 422 HQ
     ".mp4": ("libx264", "yuv420p", {"crf": "16", "preset": "medium"}),
 }
+VIDEO_OUTPUT_EXTENSIONS = frozenset(_VIDEO_CODECS)
 
 
 class VideoWriter:

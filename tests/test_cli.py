@@ -152,3 +152,12 @@ def test_bad_option_values_are_usage_errors(tmp_path):
     result = runner.invoke(app, ["tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"),
                                  "-o", str(tmp_path / "a.safetensors"), "--net", "resnet"])
     _assert_one_line_error(result, 2, "unknown network")
+
+
+def test_demo_writes_look_and_contact_sheet(tmp_path):
+    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo"), "--steps", "2", "--size", "32"])
+    assert result.exit_code == 0, result.output
+    look = load_look(tmp_path / "demo" / "sample.look.safetensors")
+    assert look.meta.keyframe_name == "keyframe.png"
+    sheet = tmp_path / "demo" / "contact_sheet.png"
+    assert sheet.stat().st_size > 10_000 and str(sheet) in result.stdout

@@ -1,0 +1,112 @@
+"""Helpers shared by the benchmarks: timing, machine description, JSON + markdown results.
+
+Every bench runs its reference in the same process, interleaved with the thing
+measured, and reports medians and ratios: the machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+
+import hrstyle
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so the clock measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@contextlib.contextmanager
+def timed(samples: list[float], device: torch.device = torch.device("cpu")) -> Iterator[None]:
+    """Append the seconds the block took (GPU work included) to ``samples``."""
+    sync(device)
+    start = time.perf_counter()
+    yield
+    sync(device)
+    samples.append(time.perf_counter() - start)
+
+
+def median(samples: Sequence[float]) -> float:
+    return statistics.median(samples)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's marketing name, or the CPU model."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return _cpu_model()
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on, and when."""
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "hrstyle": hrstyle.__version__,
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
+
+
+@dataclass
+class Table:
+    title: str
+    headers: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+
+    def markdown(self) -> str:
+        def cell(value: Any) -> str:
+            return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+        lines = [f"### {self.title}", "", "| " + " | ".join(self.headers) + " |",
+                 "|" + "---|" * len(self.headers)]
+        lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def write_results(name: str, data: dict[str, Any], tables: Sequence[Table], out_dir: str | Path,
+                  notes: Sequence[str] = ()) -> str:
+    """Write ``<out_dir>/<name>.json`` (``data`` plus machine info) and ``<name>.md``; return the markdown."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    machine = machine_info()
+    (out_dir / f"{name}.json").write_text(json.dumps({"machine": machine, **data}, indent=2) + "\n")
+    header = (f"## bench/{name}.py — {machine['date']}\n\n"
+              f"{machine['cpu']}, {machine['cpus_usable']} CPUs, {machine['torch_threads']} torch threads, "
+              f"load {machine['load_average_1min']:.1f}; torch {machine['torch']}"
+              + (f"; GPU {machine['gpu']}" if machine["gpu"] else ""))
+    text = "\n\n".join([header, *(t.markdown() for t in tables), *notes]) + "\n"
+    (out_dir / f"{name}.md").write_text(text)
+    return text
