@@ -25,8 +25,9 @@ from . import __version__
 from .demo import DEMO_TUNE, run_demo
 from .device import pick_device
 from .errors import HrstyleError
-from .frames import write_preview
+from .frames import open_shot, read_image, write_preview
 from .look import default_look_path, load_look
+from .metrics import score_shots
 from .tune import StepStats, TuneCfg, TuneResult, tune_files
 
 if TYPE_CHECKING:
@@ -182,6 +183,41 @@ def demo(
     _report_tune(result.tune, dev.type)
     for path in (result.look_path, result.sheet_path, *result.outputs.values()):
         out.print(str(path), markup=False)
+
+
+@_command()
+def score(
+    content: Annotated[Path, typer.Option("--content", help="The ungraded shot or image (folder, pattern, video or still).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", help="The graded shot or image, with the same frame numbers.", show_default=False)],
+    look: Annotated[Path, typer.Option("--look", help="The reference still the look was tuned towards.", show_default=False)],
+    every: Annotated[int, typer.Option(min=1, help="Compute the still figures on every Nth frame (temporal figures use all).")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
+) -> None:
+    """Measure a graded result: style gap, structure, photorealism and flicker (../shared/METRICS.md)."""
+    content_shot, output_shot = open_shot(content), open_shot(output)
+    look_pixels = read_image(look).pixels
+    with Progress(TextColumn("[bold]score"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("score", total=len(content_shot))
+        result = score_shots(content_shot, output_shot, look_pixels, every=every,
+                             on_frame=lambda n: progress.advance(task))
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    m = result.mean
+    table = Table(title=f"{output} against {content} ({result.frames} frames, {len(result.scored_frames)} scored)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("reading")
+    table.add_row("style_gap", f"{m.style_gap:.3f}", "1 = unchanged, 0 = matched the look")
+    for layer, value in m.style_per_layer.items():
+        table.add_row(f"  {layer}", f"{value:.3f}", "colour" if layer in ("relu1_1", "relu2_1") else "texture")
+    table.add_row("structure_ssim", f"{m.structure_ssim:.3f}", "1 = identical structure")
+    table.add_row("affine_residual", f"{m.affine_residual:.3f}", "≈0.03-0.06 photoreal, ≥0.2 painterly")
+    if m.temporal_ratio is not None:
+        table.add_row("warp_error", f"{m.warp_error:.5f}", "")
+        table.add_row("temporal ratio", f"{m.temporal_ratio:.3f}", "1 = no added flicker")
+    out.print(table)
 
 
 @_command()

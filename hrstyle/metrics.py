@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import InputError, SequenceError, ShapeError
-from .frames import to_tensor
+from .frames import Shot, to_tensor
 from .guided import apply_affine, fit_affine
 from .perceptual import STYLE_LAYERS, VGGFeatures, gram
 from .temporal import compute_flow, occlusion_mask, warp
@@ -299,3 +299,55 @@ def score_still(content: np.ndarray, output: np.ndarray, look: np.ndarray, vgg: 
     """The still-image figures of one output; images (H,W,3) RGB [0,1]."""
     gap = style_gap(content, output, look, vgg)
     return Score(gap.value, gap.per_layer, structure_ssim(content, output), affine_residual(content, output))
+
+
+@dataclass
+class ShotScore:
+    """A shot's figures: still figures averaged over the scored frames, temporal ones over all."""
+
+    frames: int
+    scored_frames: list[int]                    # frame numbers the still figures were computed on
+    mean: Score
+    per_frame: dict[int, Score]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frames": self.frames, "scored_frames": self.scored_frames, "mean": self.mean.to_dict(),
+                "per_frame": {str(k): v.to_dict() for k, v in self.per_frame.items()}}
+
+
+def _mean_score(scores: list[Score]) -> Score:
+    return Score(
+        float(np.mean([s.style_gap for s in scores])),
+        {k: float(np.mean([s.style_per_layer[k] for s in scores])) for k in STYLE_LAYERS},
+        float(np.mean([s.structure_ssim for s in scores])),
+        float(np.mean([s.affine_residual for s in scores])),
+    )
+
+
+def score_shots(content: Shot, output: Shot, look: np.ndarray, *, every: int = 1, vgg: VGGFeatures | None = None,
+                on_frame: Callable[[int], None] | None = None) -> ShotScore:
+    """Score ``output`` against ``content`` frame by frame, streamed (two frames in memory).
+
+    Frames are paired by frame number. Still figures are computed on every
+    ``every``-th pair (VGG at 512 px costs seconds a frame on a CPU); warp
+    error and temporal ratio use every frame when there are two or more.
+    """
+    if every < 1:
+        raise InputError(f"--every {every}: expected a whole number >= 1")
+    numbers_in, numbers_out = [r.number for r in content.frames], [r.number for r in output.frames]
+    if numbers_in != numbers_out:
+        missing = sorted(set(numbers_in) ^ set(numbers_out))
+        raise SequenceError(f"{output.source}: frames do not match {content.source}: expected the same frame "
+                            f"numbers, {len(missing)} differ (first: {missing[0] if missing else 'order'})")
+    meter, per_frame = WarpErrorMeter(), {}
+    for i, ((ref, frame_in), (_, frame_out)) in enumerate(zip(content, output)):
+        if i % every == 0:
+            per_frame[ref.number] = score_still(frame_in.pixels, frame_out.pixels, look, vgg)
+        if len(content) > 1:
+            meter.update(frame_in.pixels, frame_out.pixels)
+        if on_frame is not None:
+            on_frame(ref.number)
+    mean = _mean_score(list(per_frame.values()))
+    if meter.pairs:
+        mean.warp_error, mean.temporal_ratio = meter.value, meter.ratio
+    return ShotScore(len(content), list(per_frame), mean, per_frame)
