@@ -14,10 +14,14 @@ brings frame t-1 to frame t, and ``compute_flow(next, prev)`` the forward flow f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
 
 from .errors import InputError, ShapeError
 
@@ -93,3 +97,76 @@ def occlusion_mask(flow_b: np.ndarray, flow_f: np.ndarray) -> np.ndarray:
 
 def _sq_norm(flow: np.ndarray) -> np.ndarray:
     return np.square(flow).sum(axis=-1)
+
+
+def warp_tensor(x: Tensor, flow: np.ndarray) -> Tensor:
+    """`warp` for a (1,C,H,W) tensor of any channel count (cv2.remap stops at 4), bilinear, border replicated."""
+    _check_flow(flow)
+    if tuple(x.shape[-2:]) != flow.shape[:2] or x.ndim != 4 or x.shape[0] != 1:
+        raise ShapeError(f"x: expected (1,C,{flow.shape[0]},{flow.shape[1]}) like the flow, got {tuple(x.shape)}")
+    h, w = flow.shape[:2]
+    f = torch.from_numpy(flow).to(x.device, torch.float32)
+    ys, xs = torch.meshgrid(torch.arange(h, device=x.device, dtype=torch.float32),
+                            torch.arange(w, device=x.device, dtype=torch.float32), indexing="ij")
+    # grid_sample wants [-1, 1] coordinates of pixel centres (align_corners=True maps 0 and W-1 to ±1).
+    gx = (xs + f[..., 0]) * (2 / max(w - 1, 1)) - 1
+    gy = (ys + f[..., 1]) * (2 / max(h - 1, 1)) - 1
+    grid = torch.stack((gx, gy), dim=-1)[None]
+    return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def gray_u8(rgb: Tensor) -> np.ndarray:
+    """(1,3,H,W) RGB [0,1] → (H,W) uint8 luminance with OpenCV's RGB2GRAY weights, for flow."""
+    y = 0.299 * rgb[0, 0] + 0.587 * rgb[0, 1] + 0.114 * rgb[0, 2]
+    return (y.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+@dataclass(frozen=True)
+class SmoothCfg:
+    """Flow-guided temporal smoothing of a look's colour transform."""
+
+    strength: float = 0.5          # 0 = off; weight of the previous frame's transform where the flow is trusted
+    flow: FlowMethod = "dis"
+    cut_fraction: float = 0.4      # fewer trusted pixels than this: a scene cut, start afresh
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise InputError(f"--smooth {self.strength}: expected a value from 0 to 1")
+        if self.flow not in ("dis", "farneback"):
+            raise InputError(f"--flow {self.flow}: expected dis or farneback")
+
+
+class CoefficientSmoother:
+    """Blends each frame's affine colour coefficients with the previous frame's, carried along the flow.
+
+    Smoothing the coefficients instead of the output pixels means the current
+    frame's own pixels always carry its detail (output = A·I + b), so a
+    mis-tracked region can at worst take a slightly stale colour, never a
+    ghost of last frame's edges. The coefficients are smooth, low-resolution
+    fields, so warping them is robust and cheap. Only the previous frame is
+    kept; frames must arrive in order.
+    """
+
+    def __init__(self, cfg: SmoothCfg = SmoothCfg()):
+        self.cfg = cfg
+        self._prev: tuple[np.ndarray, Tensor] | None = None
+        self.cuts = 0
+
+    def reset(self) -> None:
+        self._prev = None
+
+    def __call__(self, guide: Tensor, coeffs: Tensor) -> Tensor:
+        """``guide``: (1,3,h,w) work-size input frame; ``coeffs``: (1,C,h,w). Returns the smoothed coeffs."""
+        gray = gray_u8(guide)
+        if self.cfg.strength > 0 and self._prev is not None and self._prev[0].shape == gray.shape:
+            prev_gray, prev_coeffs = self._prev
+            flow_b = compute_flow(prev_gray, gray, self.cfg.flow)
+            trusted = occlusion_mask(flow_b, compute_flow(gray, prev_gray, self.cfg.flow))
+            if trusted.mean() < self.cfg.cut_fraction:
+                self.cuts += 1
+            else:
+                weight = torch.from_numpy(trusted.astype(np.float32)).to(coeffs.device)[None, None]
+                weight = weight * self.cfg.strength
+                coeffs = torch.lerp(coeffs.float(), warp_tensor(prev_coeffs, flow_b), weight)
+        self._prev = (gray, coeffs)
+        return coeffs

@@ -3,7 +3,9 @@ import pytest
 from skimage import data
 
 from hrstyle.errors import InputError, ShapeError
-from hrstyle.temporal import compute_flow, occlusion_mask, warp
+import torch
+
+from hrstyle.temporal import CoefficientSmoother, SmoothCfg, compute_flow, occlusion_mask, warp, warp_tensor
 
 SHIFT = (3, 2)  # (dx, dy) of the scene between the two frames, in pixels
 MARGIN = 24
@@ -79,3 +81,48 @@ def test_rejects_bad_input(pair):
         warp(prev, np.zeros((*prev.shape, 3), np.float32))
     with pytest.raises(ShapeError, match="like flow_b"):
         occlusion_mask(constant_flow((4, 5), 0, 0), constant_flow((4, 6), 0, 0))
+
+
+def test_warp_tensor_matches_warp_for_any_channel_count(pair):
+    prev, _ = pair
+    flow = constant_flow(prev.shape, 2.5, -1.0)
+    image = np.repeat(prev[..., None].astype(np.float32) / 255, 3, axis=2)
+    as_tensor = torch.from_numpy(image).permute(2, 0, 1)[None]
+    assert np.abs(warp_tensor(as_tensor, flow)[0].permute(1, 2, 0).numpy() - warp(image, flow)).max() < 1e-5
+    assert warp_tensor(torch.rand(1, 12, *prev.shape), flow).shape == (1, 12, *prev.shape)
+
+
+def _frames(pair):
+    return [torch.from_numpy(np.repeat(p[None, None].astype(np.float32) / 255, 3, axis=1)) for p in pair]
+
+
+def test_smoothing_damps_coefficient_flicker_along_the_flow(pair):
+    # A static colour transform plus per-frame noise: smoothing must pull frame 2 toward frame 1's
+    # (warped) coefficients where the flow is trusted.
+    first, second = _frames(pair)
+    torch.manual_seed(0)
+    base = torch.ones(1, 12, *pair[0].shape)
+    noisy = [base + 0.2 * torch.randn_like(base) for _ in range(2)]
+    smoother = CoefficientSmoother(SmoothCfg(strength=0.5))
+    smoother(first, noisy[0])
+    out = smoother(second, noisy[1])
+    inner = (..., slice(16, -16), slice(16, -16))
+    assert (out - base)[inner].std() < 0.85 * (noisy[1] - base)[inner].std()
+    assert smoother.cuts == 0
+
+
+def test_strength_zero_and_scene_cuts_leave_coefficients_alone(pair):
+    first, second = _frames(pair)
+    coeffs = [torch.rand(1, 12, *pair[0].shape) for _ in range(2)]
+    off = CoefficientSmoother(SmoothCfg(strength=0.0))
+    off(first, coeffs[0])
+    assert torch.equal(off(second, coeffs[1]), coeffs[1])
+    cut = CoefficientSmoother()
+    cut(first, coeffs[0])
+    unrelated = torch.from_numpy(np.random.default_rng(0).random(first.shape, dtype=np.float32))
+    assert torch.equal(cut(unrelated, coeffs[1]), coeffs[1]) and cut.cuts == 1
+
+
+def test_smooth_cfg_validates():
+    with pytest.raises(InputError, match="--smooth"):
+        SmoothCfg(strength=1.5)
