@@ -29,7 +29,7 @@ from torch import Tensor
 from common import Table, device_name, median, peak_rss_mb, sync, timed, write_results
 from hrstyle.device import autocast, pick_device
 from hrstyle.frames import read_image, to_pixels, to_tensor
-from hrstyle.metrics import Score, score_still
+from hrstyle.metrics import score_still
 from hrstyle.perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
 from hrstyle.tune import TuneCfg, prepare, tune
 
@@ -87,18 +87,20 @@ def time_steps(keyframe: Tensor, look: Tensor, size: int, steps: int, warmup: in
     content, targets, gatys = _setup(keyframe, look, cfg, device, vgg, lr)
     tune_s: list[float] = []
     gatys_s: list[float] = []
-    stamp: list[float] = []
+    tune_step_start: float | None = None  # None until the first step, which includes tune's setup
 
     def on_step(*_: Any) -> None:
+        nonlocal tune_step_start
         sync(device)
-        if stamp:
-            tune_s.append(time.perf_counter() - stamp[-1])
+        if tune_step_start is not None:
+            tune_s.append(time.perf_counter() - tune_step_start)
         with timed(gatys_s, device):
             gatys.step()
-        stamp.append(time.perf_counter())
+        tune_step_start = time.perf_counter()
 
     tune(keyframe, look, cfg, device=device, vgg=vgg, targets=targets, on_step=on_step)
-    tune_s, gatys_s = tune_s[warmup:], gatys_s[warmup + 1:]  # gatys_s[i + 1] ran right after tune step i + 2
+    # Keep tune steps warmup+2 .. warmup+steps+1, each with the Gatys step that ran right after it.
+    tune_s, gatys_s = tune_s[warmup:], gatys_s[warmup + 1:]
     ratio = median(tune_s) / median(gatys_s)
     return {
         "device": device.type, "device_name": device_name(device), "size": size,
@@ -111,9 +113,15 @@ def time_steps(keyframe: Tensor, look: Tensor, size: int, steps: int, warmup: in
 
 
 def _score(name: str, steps: int, seconds: float, content: Tensor, output: Tensor, look: np.ndarray,
-           vgg: VGGFeatures) -> dict[str, Any]:
-    score: Score = score_still(to_pixels(content), to_pixels(output.clamp(0, 1)), look, vgg)
-    return {"method": name, "steps": steps, "seconds": seconds, **score.to_dict()}
+           vgg: VGGFeatures, targets: PerceptualTargets, cfg: TuneCfg) -> dict[str, Any]:
+    """The METRICS.md figures of ``output`` (at 512 px), and the tune objective at the work size."""
+    output = output.clamp(0, 1)
+    with torch.no_grad():
+        terms = perceptual_loss(vgg, output, targets, cfg.content_weight, cfg.style_weight,
+                                dict(zip(STYLE_LAYERS, cfg.layer_weights)))
+    score = score_still(to_pixels(content), to_pixels(output), look, vgg)
+    return {"method": name, "steps": steps, "seconds": seconds, "loss": terms.total.item(),
+            "loss_style": terms.style.item(), **score.to_dict()}
 
 
 def quality(keyframe: Tensor, look: Tensor, size: int, steps: int, device: torch.device, vgg: VGGFeatures,
@@ -136,9 +144,10 @@ def quality(keyframe: Tensor, look: Tensor, size: int, steps: int, device: torch
     with torch.no_grad(), autocast(device):
         tuned = result.net(content).float()
     return [
-        _score("identity (keyframe)", 0, 0.0, content, content, look_px, vgg),
-        _score("tune (net at work size)", result.steps_done, tune_s[0], content, tuned, look_px, vgg),
-        _score(f"Gatys (Adam on pixels, lr {lr:g})", steps, gatys_s[0], content, gatys.best, look_px, vgg),
+        _score("identity (keyframe)", 0, 0.0, content, content, look_px, vgg, targets, cfg),
+        _score("tune (net at work size)", result.steps_done, tune_s[0], content, tuned, look_px, vgg, targets, cfg),
+        _score(f"Gatys (Adam on pixels, lr {lr:g})", steps, gatys_s[0], content, gatys.best, look_px, vgg,
+               targets, cfg),
     ]
 
 
@@ -174,8 +183,9 @@ def report(speed: list[dict], qual: list[dict], defaults: list[dict], args: argp
           r["tune_steps_per_s"], r["gatys_steps_per_s"], r["ratio"], _verdict(r["pass"])] for r in speed],
     ), Table(
         f"Quality after {args.quality_steps} steps at {args.quality_size} px (METRICS.md, on sample_frames/)",
-        ["method", "steps", "seconds", "style_gap", *STYLE_LAYERS, "structure_ssim", "affine_residual"],
-        [[r["method"], r["steps"], r["seconds"], r["style_gap"], *r["style_per_layer"].values(),
+        ["method", "steps", "seconds", "loss (work size)", "its style term", "style_gap", *STYLE_LAYERS,
+         "structure_ssim", "affine_residual"],
+        [[r["method"], r["steps"], r["seconds"], r["loss"], r["loss_style"], r["style_gap"], *r["style_per_layer"].values(),
           r["structure_ssim"], r["affine_residual"]] for r in qual],
     )]
     if defaults:
@@ -195,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per method per size")
     parser.add_argument("--quality-steps", type=int, default=100, help="steps per method for the quality figures")
     parser.add_argument("--quality-size", type=int, default=256, help="work size (long side) for quality")
-    parser.add_argument("--gatys-lr", type=float, default=0.02, help="Adam learning rate on [0,1] pixels")
+    parser.add_argument("--gatys-lr", type=float, default=0.01, help="Adam learning rate on [0,1] pixels")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="auto: the CPU, plus the GPU where there is one")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")

@@ -237,6 +237,64 @@ def info(
     out.print(table)
 
 
+@_command()
+def apply(
+    shot: Annotated[str, typer.Argument(help="The shot: a folder of frames, a pattern (shot.%04d.exr, shot.####.exr), a still or a video.", show_default=False)],
+    look: Annotated[Path, typer.Option("--look", "-l", exists=True, dir_okay=False, help="The look file to apply, from hrstyle tune.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output folder. Default: <shot>_<look>/ beside the shot.", rich_help_panel=OUTPUT)] = None,
+    frames: Annotated[Optional[str], typer.Option("--frames", help="Frames to render, keeping their numbers: 1001-1100, 1001-1100x2, 1001-1010,1020.")] = None,
+    ext: Annotated[Optional[str], typer.Option("--ext", help="Output format: exr, png, tif, dpx, jpg, or mov/mp4 for a video. Default: the input's (.mov for a video).", rich_help_panel=OUTPUT)] = None,
+    bit_depth: Annotated[Optional[str], typer.Option("--bit-depth", help="Output bit depth: uint8, uint10, uint12, uint16, half or float. Default: the input's.", rich_help_panel=OUTPUT)] = None,
+    skip_bad_frames: Annotated[bool, typer.Option("--skip-bad-frames", help="Skip and report unreadable frames instead of stopping.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Render from scratch into a folder that holds another render or other files.", rich_help_panel=OUTPUT)] = False,
+    dry_run: Annotated[bool, typer.Option("-n", "--dry-run", help="List the files that would be written, and write nothing.", rich_help_panel=OUTPUT)] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.", rich_help_panel=OUTPUT)] = False,
+    native: Annotated[bool, typer.Option("--native", help="Run the network at full resolution in tiles (the slow reference) instead of carrying the work-size grade up.", rich_help_panel="Rendering")] = False,
+    tile: Annotated[Optional[int], typer.Option("--tile", min=0, help="Tile side for --native, in pixels (0: the whole frame); smaller needs less GPU memory.", rich_help_panel="Rendering")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Frames per batch. Default: 1 on the CPU, by free memory on a GPU.", rich_help_panel="Rendering")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel="Rendering")] = "auto",
+    precision: Annotated[str, typer.Option(help="Network precision: auto (bf16 on CUDA, else fp32), fp32, bf16 or fp16.", rich_help_panel="Rendering")] = "auto",
+) -> None:
+    """Apply a look to every frame of SHOT. Re-run the same command to resume an interrupted render."""
+    from .frames import format_frame_range
+    from .render import RenderCfg, RenderProgress, default_output_dir, render_shot
+
+    cfg = RenderCfg(native=native, device=device, precision=precision, batch_size=batch_size,
+                    **({"tile": tile} if tile is not None else {}))
+    target = output or default_output_dir(shot, look)
+    source = open_shot(shot, frames)
+    progress = Progress(TextColumn("[bold]apply"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]}"),
+                        TimeRemainingColumn(), TimeElapsedColumn(), console=err, transient=True)
+    task: list[int] = []
+
+    def on_progress(p: RenderProgress) -> None:
+        if not task:  # started here, so errors found before the first frame print alone
+            progress.start()
+            task.append(progress.add_task("apply", total=p.total, fps=""))
+        progress.update(task[0], completed=p.done, fps=f"{p.fps:.2f} fps")
+
+    try:
+        report = render_shot(source, load_look(look), target, cfg, ext=ext, bit_depth=bit_depth,
+                             skip_bad_frames=skip_bad_frames, dry_run=dry_run, force=force, on_progress=on_progress)
+    except KeyboardInterrupt:
+        fail("interrupted; the finished frames are kept, run the same command again to resume", EXIT_INTERRUPTED)
+    finally:
+        progress.stop()
+    if report.bad:
+        err.print(f"warning: skipped {len(report.bad)} unreadable frame(s): {format_frame_range(report.bad)}")
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    elif dry_run:
+        err.print(f"dry run: would write {len(report.outputs)} file(s) into {report.out_dir} "
+                  f"({report.skipped} frame(s) already done)", markup=False)
+        for path in report.outputs:
+            out.print(str(path), markup=False)
+    else:
+        err.print(f"wrote {report.frames_written} frame(s), {report.skipped} already done, in {report.seconds:.1f} s "
+                  f"({report.fps:.2f} fps)", markup=False)
+        out.print(str(report.out_dir), markup=False)
+
+
 def main() -> None:
     sys.exit(app())
 

@@ -158,6 +158,25 @@ def upsample_affine(A: Tensor, b: Tensor, size: tuple[int, int]) -> tuple[Tensor
     return up[:, : ct * 3].reshape(bsz, ct, 3, *up.shape[-2:]), up[:, ct * 3 :]
 
 
+def apply_upsampled(A: Tensor, b: Tensor, guide: Tensor) -> Tensor:
+    """`apply_affine` with ``A`` (B,Ct,3,h,w) and ``b`` (B,Ct,h,w) fitted at a lower
+    resolution: bilinearly upsampled to the ``guide`` (B,3,H,W) and applied there.
+    Returns (B,Ct,H,W) float32 on the guide's device.
+    """
+    _check_batch(guide, "guide", 3)
+    if A.ndim != 5 or A.shape[2] != 3 or b.shape != A.shape[:2] + A.shape[3:] or A.shape[0] != guide.shape[0]:
+        raise ShapeError(f"expected A (B,Ct,3,h,w) and b (B,Ct,h,w) with the guide's batch {guide.shape[0]}, "
+                         f"got A {tuple(A.shape)}, b {tuple(b.shape)}")
+    guide = guide.float()
+    size = tuple(guide.shape[-2:])
+    # One output channel at a time: its 4 coefficient planes are the only full-size temporaries.
+    out = torch.empty((guide.shape[0], A.shape[1], *size), device=guide.device)
+    for ch in range(A.shape[1]):
+        a_up, b_up = upsample_affine(A[:, ch : ch + 1].to(guide.device), b[:, ch : ch + 1].to(guide.device), size)
+        out[:, ch : ch + 1] = _apply(a_up, b_up, guide)
+    return out
+
+
 def guided_upsample(lo_in: Tensor, lo_out: Tensor, hi_in: Tensor, r: int, eps: float) -> Tensor:
     """Carry the low-res mapping ``lo_in`` -> ``lo_out`` to ``hi_in``.
 
@@ -169,12 +188,4 @@ def guided_upsample(lo_in: Tensor, lo_out: Tensor, hi_in: Tensor, r: int, eps: f
     _check_batch(hi_in, "hi_in", 3)
     if hi_in.shape[0] != lo_in.shape[0]:
         raise ShapeError(f"hi_in: expected batch {lo_in.shape[0]} like lo_in, got {tuple(hi_in.shape)}")
-    A, b = fit_affine(lo_in, lo_out, r, eps)
-    guide = hi_in.float()
-    size = tuple(guide.shape[-2:])
-    # One output channel at a time: its 4 coefficient planes are the only full-size temporaries.
-    out = torch.empty((guide.shape[0], A.shape[1], *size), device=guide.device)
-    for ch in range(A.shape[1]):
-        a_up, b_up = upsample_affine(A[:, ch : ch + 1].to(guide.device), b[:, ch : ch + 1].to(guide.device), size)
-        out[:, ch : ch + 1] = _apply(a_up, b_up, guide)
-    return out
+    return apply_upsampled(*fit_affine(lo_in, lo_out, r, eps), hi_in)

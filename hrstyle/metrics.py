@@ -94,20 +94,19 @@ def _default_vgg() -> VGGFeatures:
     return VGGFeatures(layers=STYLE_LAYERS)
 
 
-@torch.no_grad()
-def style_gap_tensor(content: Tensor, output: Tensor, look: Tensor, vgg: VGGFeatures) -> StyleGap:
-    """style_gap of (1,3,H,W) RGB [0,1] tensors at the size given; ``vgg`` must return STYLE_LAYERS."""
-    for name, x in (("content", content), ("output", output), ("look", look)):
-        if x.ndim != 4 or x.shape[:2] != (1, 3):
-            raise ShapeError(f"{name}: expected (1,3,H,W), got {tuple(x.shape)}")
+def _check_vgg(vgg: VGGFeatures) -> VGGFeatures:
     missing = [k for k in STYLE_LAYERS if k not in vgg.layers]
     if missing:
         raise InputError(f"vgg: expected a VGGFeatures returning {STYLE_LAYERS}, it lacks {missing}")
-    device = vgg.mean.device
-    g_content, g_output, g_look = (
-        {k: gram(v) for k, v in vgg(x.to(device).float()).items() if k in STYLE_LAYERS}
-        for x in (content, output, look)
-    )
+    return vgg
+
+
+@torch.no_grad()
+def _style_grams(image: Tensor, vgg: VGGFeatures) -> dict[str, Tensor]:
+    return {k: gram(v) for k, v in vgg(image.to(vgg.mean.device).float()).items() if k in STYLE_LAYERS}
+
+
+def _gap(g_content: dict[str, Tensor], g_output: dict[str, Tensor], g_look: dict[str, Tensor]) -> StyleGap:
     # The clamp only matters when content and look are the same image, where every gap is 0/0.
     per_layer = {
         k: (F.mse_loss(g_output[k], g_look[k]) / F.mse_loss(g_content[k], g_look[k]).clamp_min(1e-12)).item()
@@ -116,15 +115,22 @@ def style_gap_tensor(content: Tensor, output: Tensor, look: Tensor, vgg: VGGFeat
     return StyleGap(float(np.mean(list(per_layer.values()))), per_layer)
 
 
+def style_gap_tensor(content: Tensor, output: Tensor, look: Tensor, vgg: VGGFeatures) -> StyleGap:
+    """style_gap of (1,3,H,W) RGB [0,1] tensors at the size given; ``vgg`` must return STYLE_LAYERS."""
+    for name, x in (("content", content), ("output", output), ("look", look)):
+        if x.ndim != 4 or x.shape[:2] != (1, 3):
+            raise ShapeError(f"{name}: expected (1,3,H,W), got {tuple(x.shape)}")
+    _check_vgg(vgg)
+    return _gap(*(_style_grams(x, vgg) for x in (content, output, look)))
+
+
 def style_gap(content: np.ndarray, output: np.ndarray, look: np.ndarray, vgg: VGGFeatures | None = None) -> StyleGap:
     """Per-layer mse(G_out, G_look) / mse(G_content, G_look) at relu1_1..relu5_1, and their mean.
 
     Images: (H,W,3) RGB [0,1]. ``vgg`` defaults to a cached VGGFeatures with
     the bundled Caffe weights; pass one to pick the device.
     """
-    content, output = prepare_pair(content, output)
-    look = prepare(look, "look")
-    return style_gap_tensor(to_tensor(content), to_tensor(output), to_tensor(look), vgg or _default_vgg())
+    return StillScorer(content, look, vgg).style_gap(output)
 
 
 # ---------------------------------------------------------------- structure_ssim
@@ -295,10 +301,32 @@ class Score:
         return asdict(self)
 
 
+class StillScorer:
+    """The still figures of any number of outputs of one content image towards one look.
+
+    The content's and the look's Grams are computed once, so each output costs
+    one VGG pass (a weight sweep scores many outputs of one keyframe).
+    Images: (H,W,3) RGB [0,1].
+    """
+
+    def __init__(self, content: np.ndarray, look: np.ndarray, vgg: VGGFeatures | None = None):
+        self.content = _check_image(content, "content")
+        self.vgg = _check_vgg(vgg or _default_vgg())
+        self._g_content = _style_grams(to_tensor(_to_metric_size(self.content, "content")), self.vgg)
+        self._g_look = _style_grams(to_tensor(prepare(look, "look")), self.vgg)
+
+    def style_gap(self, output: np.ndarray) -> StyleGap:
+        _, output = prepare_pair(self.content, output)
+        return _gap(self._g_content, _style_grams(to_tensor(output), self.vgg), self._g_look)
+
+    def __call__(self, output: np.ndarray) -> Score:
+        gap = self.style_gap(output)
+        return Score(gap.value, gap.per_layer, structure_ssim(self.content, output), affine_residual(self.content, output))
+
+
 def score_still(content: np.ndarray, output: np.ndarray, look: np.ndarray, vgg: VGGFeatures | None = None) -> Score:
     """The still-image figures of one output; images (H,W,3) RGB [0,1]."""
-    gap = style_gap(content, output, look, vgg)
-    return Score(gap.value, gap.per_layer, structure_ssim(content, output), affine_residual(content, output))
+    return StillScorer(content, look, vgg)(output)
 
 
 @dataclass

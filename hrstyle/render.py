@@ -5,16 +5,18 @@ elsewhere it mottles flat areas and flickers (README, lessons). The grading
 steps take and return tensors and keep no state:
 
 * guided path (default): `to_work_size` -> `run_network` -> `carry_to_full_res`,
-  which fits a local affine colour transform between the work-size input and
-  output and applies it, bilinearly upsampled, to the full-resolution frame;
+  itself `fit_grade` (a local affine colour transform fitted between the
+  work-size input and output) -> `apply_grade` (those coefficients, bilinearly
+  upsampled, applied to the full-resolution frame);
 * ``--native`` (the reference): `run_native_tiled`, the network at full
   resolution in overlapping, feathered tiles.
 
 `grade_batch` composes them. `render_shot` streams a shot through it: a decode
 thread and an encode thread, each behind a small bounded queue, keep disk and
 device busy at once while memory stays flat however long the shot. Frames are
-graded and written in shot order; temporal smoothing (a later issue) needs that
-order and slots in as a per-frame step between grading and writing.
+graded and written in shot order, which temporal smoothing needs: it slots in
+between `fit_grade` and `apply_grade`, smoothing the small work-size
+coefficients frame to frame (temporal.CoefficientSmoother).
 
 A render is resumable: ``hrstyle-manifest.json`` in the output folder records
 the look's hash, the options that change pixels and every finished frame's
@@ -26,14 +28,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import math
+import os
 import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -60,9 +62,9 @@ from .frames import (
     to_tensor,
     write_image,
 )
-from .guided import guided_upsample
+from .guided import apply_upsampled, fit_affine
 from .imaging import long_side_size, resize
-from .look import LOOK_SUFFIX, Look
+from .look import LOOK_SUFFIX, Look, file_sha256
 from .net import HRNet
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -82,25 +84,25 @@ _POLL_S = 0.1
 
 @dataclass(frozen=True)
 class RenderCfg:
-    """How frames are graded. Only `pixel_options` reach the pixels; the rest is speed."""
+    """How frames are graded. The fields `pixel_options` lists change pixels; the rest is speed."""
 
     batch_size: int | None = None  # None: 1 on the CPU, by free memory on CUDA (see auto_batch_size)
     native: bool = False           # the network at full resolution in tiles instead of the guided carry
     tile: int = 512                # --native: tile side in pixels before padding; 0 = the whole frame
     tile_pad: int = 32             # --native: overlap added on each side, cross-faded
-    # The guided fit runs at the work size, so its window is measured there:
-    # 1/64 of the long side (8 px at the default 512) spans a hand or an eye at
-    # any tune size, small enough to follow the network's local relighting,
-    # large enough that each window holds a few hundred samples for its 12
-    # coefficients. None picks that; see `guided_radius`.
+    # The guided fit runs at the work size, so its window is measured there, as
+    # 1/64 of the long side (8 px at the default 512, never under 2) when None.
+    # On sample_frames with a look tuned at 256 px, r=4 carries the network's
+    # output within 31 dB at the work size without artefacts; r=1 speckles flat
+    # areas with colour, and r=8 gives up 2 dB along edges.
     radius: int | None = None
     # Ridge on the fit's slopes. The residual (output - input) is fitted, so eps
     # pulls flat windows towards "change by a constant", never towards flattening
-    # the input: 1e-3 in [0,1]² units is a local contrast of about 0.03, below
-    # which the network's change is carried as an offset.
+    # the input. 1e-3 halves the slopes where the local standard deviation is
+    # 0.03 (8 code values): below that the network's change is mostly an offset.
     eps: float = 1e-3
     precision: str = "auto"        # network activations: auto = bf16/fp16 on CUDA, fp32 elsewhere
-    compile: bool = False          # torch.compile the network (pays off on long shots on a GPU)
+    compile: bool = False          # torch.compile the network; costs time before the first frame
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -150,6 +152,10 @@ def prepare_look(look: Look, cfg: RenderCfg) -> Look:
     return replace(look, net=net)
 
 
+def _device_of(net: nn.Module) -> torch.device:
+    return next(net.parameters()).device
+
+
 def work_size_for(height: int, width: int, look: Look) -> tuple[int, int]:
     """(h, w) a frame of ``height`` x ``width`` is graded at: the look's tuned long
     side, by the same rule tune used, so a frame shaped like the keyframe gets
@@ -159,7 +165,7 @@ def work_size_for(height: int, width: int, look: Look) -> tuple[int, int]:
 
 def guided_radius(cfg: RenderCfg, work_size: tuple[int, int]) -> int:
     """The guided fit's window radius in work-size pixels (see `RenderCfg.radius`)."""
-    return cfg.radius if cfg.radius is not None else max(1, round(max(work_size) / 64))
+    return cfg.radius if cfg.radius is not None else max(2, round(max(work_size) / 64))
 
 
 def to_work_size(frames: Tensor, look: Look) -> Tensor:
@@ -181,19 +187,30 @@ def run_network(net: nn.Module, x: Tensor, cfg: RenderCfg) -> Tensor:
         return net(x).float().contiguous()
 
 
-def carry_to_full_res(full: Tensor, work_in: Tensor, work_out: Tensor, cfg: RenderCfg) -> Tensor:
-    """Carry the grade ``work_in`` -> ``work_out`` (B,3,h,w) to ``full`` (B,3,H,W).
+def fit_grade(work_in: Tensor, work_out: Tensor, cfg: RenderCfg) -> tuple[Tensor, Tensor]:
+    """The grade ``work_in`` -> ``work_out`` (B,3,h,w) as a per-pixel affine colour
+    transform: ``A`` (B,3,3,h,w) and ``b`` (B,3,h,w), float32, by the box-filter
+    guided fit (guided.fit_affine).
 
-    Fits a per-pixel affine colour transform of the grade's residual
-    (``work_out - work_in``) as a function of ``work_in`` with a box-filter
-    guided fit, upsamples its coefficients bilinearly and applies them to
-    ``full``: out = full + A·full + b. Fitting the residual makes an identity
-    grade exactly the identity and keeps the input's own texture, which the
-    ridge would otherwise flatten. The output has every native detail and no
-    texture the input lacks. Returns (B,3,H,W) float32.
+    The residual ``work_out - work_in`` is what is fitted, so the transform is
+    ``I + A·I + b``: the ridge then pulls towards "no change", an identity
+    grade stays exactly the identity, and low-contrast texture the network
+    leaves alone is not flattened.
     """
-    r = guided_radius(cfg, tuple(work_in.shape[-2:]))
-    return guided_upsample(work_in, work_out - work_in, full, r, cfg.eps).add_(full)
+    return fit_affine(work_in, work_out - work_in, guided_radius(cfg, tuple(work_in.shape[-2:])), cfg.eps)
+
+
+def apply_grade(full: Tensor, A: Tensor, b: Tensor) -> Tensor:
+    """`fit_grade`'s coefficients, bilinearly upsampled, applied to ``full``
+    (B,3,H,W) float32: ``full + A·full + b``. Every native detail stays, and no
+    texture the input lacks can appear. Returns (B,3,H,W) float32."""
+    return apply_upsampled(A, b, full).add_(full)
+
+
+def carry_to_full_res(full: Tensor, work_in: Tensor, work_out: Tensor, cfg: RenderCfg) -> Tensor:
+    """Carry the grade ``work_in`` -> ``work_out`` (B,3,h,w) to ``full`` (B,3,H,W)
+    through `fit_grade` and `apply_grade`. Returns (B,3,H,W) float32."""
+    return apply_grade(full, *fit_grade(work_in, work_out, cfg))
 
 
 def run_native_tiled(net: nn.Module, full: Tensor, cfg: RenderCfg) -> Tensor:
@@ -249,7 +266,7 @@ def grade_batch(look: Look, frames: Tensor, cfg: RenderCfg) -> Tensor:
     """
     if frames.ndim != 4 or frames.shape[1] != 3 or frames.dtype != torch.float32:
         raise ShapeError(f"frames: expected float32 (B,3,H,W), got {frames.dtype} {tuple(frames.shape)}")
-    full = frames.to(next(look.net.parameters()).device, non_blocking=True)
+    full = frames.to(_device_of(look.net), non_blocking=True)
     with torch.inference_mode():
         if cfg.native:
             return run_native_tiled(look.net, full, cfg)
@@ -286,8 +303,7 @@ def grade_frames(look: Look, frames: Tensor, cfg: RenderCfg, batch_size: int) ->
         # Out of the except block, so the failed batch's tensors are freed first.
         torch.cuda.empty_cache()
         if batch_size == 1:
-            hint = (f"pass a smaller --tile (now {cfg.tile})" if cfg.native
-                    else "use --device cpu, or --native with a small --tile")
+            hint = f"pass a smaller --tile (now {cfg.tile})" if cfg.native else "use --device cpu"
             raise DeviceMemoryError(
                 f"out of GPU memory grading one {frames.shape[-1]}x{frames.shape[-2]} frame; {hint}"
             )
@@ -301,18 +317,10 @@ def grade_frames(look: Look, frames: Tensor, cfg: RenderCfg, batch_size: int) ->
 def default_output_dir(shot_source: str | Path, look_path: str | Path) -> Path:
     """``<shot>_<look-stem>/`` beside the shot: ``plates/`` -> ``plates_teal/``,
     ``plates/shot.%04d.exr`` -> ``plates/shot_teal/``, ``clip.mov`` -> ``clip_teal/``."""
-    source, look_path = Path(shot_source), Path(look_path)
+    source, look_path = Path(os.path.abspath(shot_source)), Path(look_path)  # abspath: "." has no name
     look_name = look_path.name.removesuffix(LOOK_SUFFIX) if look_path.name.endswith(LOOK_SUFFIX) else look_path.stem
     shot_name = source.name if source.is_dir() else sequence_name(source) or source.parent.name
     return source.parent / f"{shot_name}_{look_name}"
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _stat(path: Path) -> dict[str, int] | None:
@@ -366,7 +374,8 @@ class Manifest:
         if saved["options"] != key["options"]:
             old = saved["options"] if isinstance(saved["options"], dict) else {}
             changed = ", ".join(
-                f"{name} {old.get(name)} -> {value}" for name, value in key["options"].items() if old.get(name) != value
+                f"{name} {_shown(old.get(name))} -> {_shown(value)}"
+                for name, value in key["options"].items() if old.get(name) != value
             )
             raise OutputError(f"{out_dir}: holds a render with other options ({changed}); {redo}")
         return cls(path, key, frames)
@@ -382,11 +391,11 @@ class Manifest:
         if now is None or now["bytes"] != entry.get("bytes"):
             return False
         # Same size and time: ours. A copy keeps the bytes but not always the time.
-        return now["mtime_ns"] == entry.get("mtime_ns") or _file_sha256(output) == entry.get("sha256")
+        return now["mtime_ns"] == entry.get("mtime_ns") or file_sha256(output) == entry.get("sha256")
 
     def mark_done(self, refs: list[FrameRef], output: Path) -> None:
         """Record ``refs`` as finished in the file ``output`` (one frame, or all of a video)."""
-        written = {"status": "done", "output": output.name, **_stat(output), "sha256": _file_sha256(output)}
+        written = {"status": "done", "output": output.name, **_stat(output), "sha256": file_sha256(output)}
         for ref in refs:
             self.frames[str(ref.number)] = {**written, "input": _stat(ref.path)}
 
@@ -404,11 +413,16 @@ class Manifest:
         self.on_disk = True
 
 
-def pixel_options(cfg: RenderCfg, look: Look, device: torch.device, ext: str | None, bit_depth: str | None) -> dict[str, Any]:
-    """The settings that change output pixels, as recorded in the manifest."""
+def _shown(value: Any) -> str:
+    return "default" if value is None else str(value)
+
+
+def pixel_options(cfg: RenderCfg, look: Look, ext: str | None, bit_depth: str | None) -> dict[str, Any]:
+    """The settings that change output pixels, as recorded in the manifest; ``look``
+    as `prepare_look` returns it, so the precision is the one it will run at."""
     options: dict[str, Any] = {
         "native": cfg.native,
-        "precision": str(activation_dtype(cfg.precision, device)).removeprefix("torch."),
+        "precision": str(activation_dtype(cfg.precision, _device_of(look.net))).removeprefix("torch."),
         "ext": ext,
         "bit_depth": bit_depth,
     }
@@ -423,6 +437,12 @@ class _Outputs:
 
     paths: dict[int, Path]
     video: Path | None
+
+    def files(self, numbers: list[int]) -> list[Path]:
+        """The files that hold these frames."""
+        if self.video is not None:
+            return [self.video] if numbers else []
+        return [self.paths[n] for n in numbers]
 
 
 def _plan_outputs(shot: Shot, out_dir: Path, ext: str | None) -> _Outputs:
@@ -521,11 +541,10 @@ def render_shot(
     if bit_depth is not None and outputs.video is not None:
         raise InputError(f"bit depth: {outputs.video.suffix} video is written at its codec's depth; drop --bit-depth")
     look = prepare_look(look, cfg)
-    device = next(look.net.parameters()).device
     key = {
         "look_sha256": look.sha256,
         "shot": str(Path(shot.pattern or shot.source).resolve()),
-        "options": pixel_options(cfg, look, device, ext, bit_depth),
+        "options": pixel_options(cfg, look, ext, bit_depth),
     }
     manifest = Manifest.open(out_dir, key, force=force)
     if not manifest.on_disk and not force:
@@ -533,19 +552,21 @@ def render_shot(
     todo = [ref for ref in shot.frames if not manifest.is_done(ref, outputs.paths[ref.number])]
     if outputs.video is not None and todo:
         todo = shot.frames  # a video cannot be appended to: write it whole
-    planned = [outputs.video] if outputs.video is not None and todo else [outputs.paths[r.number] for r in todo]
     if dry_run or not todo:
-        return RenderReport(out_dir, manifest.path, planned if dry_run else [], 0, len(shot) - len(todo), [],
+        planned = outputs.files([ref.number for ref in todo]) if dry_run else []
+        return RenderReport(out_dir, manifest.path, planned, 0, len(shot) - len(todo), [],
                             time.perf_counter() - start, dry_run)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest.save()
-    sink = _VideoSink(outputs.video, manifest) if outputs.video is not None else _FileSink(outputs.paths, manifest)
-    run = _Run(look, cfg, device, bit_depth, sink, manifest, len(todo), start, on_progress)
+    if outputs.video is not None:
+        sink: _FileSink | _VideoSink = _VideoSink(outputs.video, manifest)
+    else:
+        sink = _FileSink(outputs.paths, manifest, bit_depth)
+    run = _Run(look, cfg, sink, manifest, on_progress)
     run.stream(shot.subset(todo), skip_bad_frames)
-    written = [outputs.video] if outputs.video is not None else [outputs.paths[n] for n in run.written]
-    return RenderReport(out_dir, manifest.path, written, len(run.written), len(shot) - len(todo), run.bad,
-                        time.perf_counter() - start)
+    return RenderReport(out_dir, manifest.path, outputs.files(run.written), len(run.written),
+                        len(shot) - len(todo), run.bad, time.perf_counter() - start)
 
 
 def _refuse_foreign_files(out_dir: Path, outputs: _Outputs) -> None:
@@ -571,7 +592,7 @@ class _Bad:
     error: ImageReadError
 
 
-def _decoded(shot: Shot, skip_bad_frames: bool) -> Iterator[tuple[FrameRef, Image] | _Bad]:
+def _decoded(shot: Shot, skip_bad_frames: bool) -> Generator[tuple[FrameRef, Image] | _Bad, None, None]:
     """The shot's frames in order, with each skipped unreadable one as a `_Bad` in its place."""
     bad: list[_Bad] = []
     for item in shot.iter(skip_bad_frames=skip_bad_frames, on_skip=lambda ref, e: bad.append(_Bad(ref, e))):
@@ -582,14 +603,16 @@ def _decoded(shot: Shot, skip_bad_frames: bool) -> Iterator[tuple[FrameRef, Imag
 
 
 class _FileSink:
-    """One image file per frame, recorded in the manifest as soon as it is in place."""
+    """One image file per frame (at ``bit_depth`` if given), recorded in the
+    manifest as soon as it is in place."""
 
-    def __init__(self, paths: dict[int, Path], manifest: Manifest) -> None:
-        self.paths, self.manifest = paths, manifest
+    def __init__(self, paths: dict[int, Path], manifest: Manifest, bit_depth: str | None) -> None:
+        self.paths, self.manifest, self.bit_depth = paths, manifest, bit_depth
 
     def write(self, item: _Graded) -> None:
         path = self.paths[item.ref.number]
-        write_image(path, item.pixels, item.spec, item.alpha)
+        spec = replace(item.spec, bit_depth=self.bit_depth) if self.bit_depth else item.spec
+        write_image(path, item.pixels, spec, item.alpha)
         self.manifest.mark_done([item.ref], path)
 
     def finish(self) -> None:
@@ -629,19 +652,20 @@ class _VideoSink:
 class _Run:
     """One render's moving parts: decode thread -> grading here -> writer thread."""
 
-    def __init__(self, look: Look, cfg: RenderCfg, device: torch.device, bit_depth: str | None,
-                 sink: _FileSink | _VideoSink, manifest: Manifest, total: int, start: float,
+    def __init__(self, look: Look, cfg: RenderCfg, sink: _FileSink | _VideoSink, manifest: Manifest,
                  on_progress: ProgressCallback | None) -> None:
-        self.look, self.cfg, self.device, self.bit_depth = look, cfg, device, bit_depth
-        self.sink, self.manifest, self.total, self.start = sink, manifest, total, start
-        self.on_progress = on_progress
+        self.look, self.cfg, self.sink, self.manifest, self.on_progress = look, cfg, sink, manifest, on_progress
+        self.device = _device_of(look.net)
+        # Deep enough for one batch in flight and the next filling.
+        self.depth = 2 * (cfg.batch_size or (_MAX_AUTO_BATCH if self.device.type == "cuda" else 1))
         self.written: list[int] = []
         self.bad: list[int] = []
-        # Deep enough for one batch in flight and the next filling.
-        largest = cfg.batch_size or (1 if device.type != "cuda" else _MAX_AUTO_BATCH)
-        self.depth = 2 * largest
+        self.total = 0
+        self.start = time.perf_counter()
 
     def stream(self, shot: Shot, skip_bad_frames: bool) -> None:
+        """Grade and write every frame of ``shot``; the manifest is saved however it ends."""
+        self.total, self.start = len(shot), time.perf_counter()
         self._report()
         reader = _Prefetch(_decoded(shot, skip_bad_frames), self.depth, "hrstyle-decode")
         writer = _Consumer(self._write, self.depth, "hrstyle-encode")
@@ -682,8 +706,7 @@ class _Run:
         frames = torch.cat([to_tensor(image.pixels) for _, image in pending])
         graded, batch_size = grade_frames(self.look, frames, self.cfg, batch_size)
         for (ref, image), out in zip(pending, graded):
-            spec = replace(image.spec, bit_depth=self.bit_depth) if self.bit_depth else image.spec
-            writer.put(_Graded(ref, to_pixels(out), image.alpha, spec))
+            writer.put(_Graded(ref, to_pixels(out), image.alpha, image.spec))
         return batch_size
 
     def _write(self, item: _Graded | _Bad) -> None:
@@ -737,13 +760,13 @@ class _Prefetch(Generic[T]):
     """Iterate ``items`` in a background thread, at most ``depth`` items ahead.
     An error there re-raises where the items are consumed."""
 
-    def __init__(self, items: Iterator[T], depth: int, name: str) -> None:
+    def __init__(self, items: Generator[T, None, None], depth: int, name: str) -> None:
         self._queue: queue.Queue = queue.Queue(depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(items,), name=name, daemon=True)
         self._thread.start()
 
-    def _run(self, items: Iterator[T]) -> None:
+    def _run(self, items: Generator[T, None, None]) -> None:
         try:
             for item in items:
                 if not self._offer(item):
@@ -752,9 +775,7 @@ class _Prefetch(Generic[T]):
         except BaseException as exc:  # handed to the consumer's thread
             self._offer(_Raised(exc))
         finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()  # an open video container, when stopped early
+            items.close()  # when stopped early, this closes an open video
 
     def _offer(self, item: object) -> bool:
         while not self._stop.is_set():

@@ -17,14 +17,19 @@ def _fit(image: np.ndarray, width: int) -> np.ndarray:
 
 
 def _caption(cell: np.ndarray, text: str) -> np.ndarray:
-    if not text:
+    """Write ``text`` (lines split on newlines) in the top-left corner of ``cell``."""
+    lines = text.splitlines()
+    if not lines:
         return cell
     scale = max(0.35, cell.shape[1] / 640)
-    (tw, th), base = cv2.getTextSize(text, _FONT, scale, 1)
+    sizes = [cv2.getTextSize(line, _FONT, scale, 1) for line in lines]
+    ascent, descent = max(h for (_, h), _ in sizes), max(base for _, base in sizes)
+    step = ascent + descent + 4
     out = cell.copy()
-    out[: th + base + 8, : tw + 10] *= 0.35  # darken behind the text so it reads on any image
+    out[: step * len(lines) + 4, : max(w for (w, _), _ in sizes) + 10] *= 0.35  # darken so the text reads on any image
     ink = np.zeros(cell.shape[:2], np.uint8)  # OpenCV draws text on 8-bit images only
-    cv2.putText(ink, text, (5, th + 4), _FONT, scale, 255, 1, cv2.LINE_AA)
+    for i, line in enumerate(lines):
+        cv2.putText(ink, line, (5, i * step + ascent + 4), _FONT, scale, 255, 1, cv2.LINE_AA)
     alpha = ink[..., None].astype(np.float32) / 255
     return out * (1 - alpha) + alpha
 

@@ -1,0 +1,299 @@
+"""Content/style weight sweeps: one small look per pair of weights, side by side.
+
+The balance between keeping the keyframe (content weight) and taking on the
+look (style weight) is the colorist's main decision. `run_sweep` tunes one
+look per cell of a grid of weights and shows them together: a contact sheet
+(rows = content weight, columns = style weight) and ``sweep.json`` with each
+cell's style_gap, structure_ssim and affine_residual (METRICS.md).
+
+The keyframe's and the look's VGG targets are made once, at the work size, and
+shared by every cell; every cell also starts from the same network (one
+seed), so cells differ only by their weights. A cell's preview is the keyframe
+graded exactly as `hrstyle apply` grades a frame (`render.grade_batch`), and its
+figures are measured on that preview.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .atomic import check_writable, describe_os_error, write_bytes_atomic
+from .errors import InputError, OutputError
+from .frames import read_image, to_pixels, to_tensor, write_preview
+from .imaging import resize_long_side
+from .look import LOOK_SUFFIX, Look, save_look
+from .metrics import Score, StillScorer
+from .perceptual import PerceptualTargets, VGGFeatures, make_targets
+from .render import RenderCfg, grade_batch
+from .sheet import contact_sheet
+from .tune import StepStats, TuneCfg, look_meta, prepare, tune
+
+# Weights are relative to terms that each start at 1 (see tune.py), so the
+# useful range is about 0.25-4; the papers' 10/50/150 would mean "all content".
+DEFAULT_CONTENT_WEIGHTS = (0.5, 1.0, 2.0)
+DEFAULT_STYLE_WEIGHTS = (0.5, 1.0, 2.0)
+# Small looks: a 3x3 grid of these takes minutes on a GPU; see README for CPU times.
+SWEEP_TUNE = TuneCfg(steps=100, size=256)
+SHEET_NAME = "sweep.png"
+JSON_NAME = "sweep.json"
+JSON_FORMAT_VERSION = 1
+
+
+def parse_weights(text: str, option: str = "weights") -> tuple[float, ...]:
+    """``"0.5,1,2"`` -> ``(0.5, 1.0, 2.0)``; raises InputError naming ``option`` otherwise.
+
+    >>> parse_weights("0.5, 1,2")
+    (0.5, 1.0, 2.0)
+    """
+    try:
+        weights = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        weights = ()
+    if not weights or not all(math.isfinite(w) and w >= 0 for w in weights):
+        raise InputError(f"{option} {text!r}: expected comma-separated numbers >= 0, like 0.5,1,2")
+    return weights
+
+
+@dataclass(frozen=True)
+class SweepCfg:
+    """What a sweep tunes: the grid of weights and every other tune setting, shared by all cells."""
+
+    content_weights: tuple[float, ...] = DEFAULT_CONTENT_WEIGHTS  # the rows
+    style_weights: tuple[float, ...] = DEFAULT_STYLE_WEIGHTS      # the columns
+    tune: TuneCfg = SWEEP_TUNE       # its content_weight and style_weight are replaced per cell
+    preview_size: int = 512          # long side of each cell's graded keyframe; never above the keyframe's
+    cell_width: int = 320            # width of one cell on the contact sheet
+    keep: bool = False               # save every cell's look file
+
+    def __post_init__(self) -> None:
+        for name, weights in (("content weights", self.content_weights), ("style weights", self.style_weights)):
+            if not weights or not all(math.isfinite(w) and w >= 0 for w in weights):
+                raise InputError(f"{name}: expected one or more numbers >= 0, got {weights!r}")
+        if self.preview_size < 16 or self.cell_width < 16:
+            raise InputError(f"preview size and cell width: expected >= 16 px, got {self.preview_size} "
+                             f"and {self.cell_width}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns) of the grid."""
+        return len(self.content_weights), len(self.style_weights)
+
+
+def cell_name(content_weight: float, style_weight: float) -> str:
+    """File stem of a cell, e.g. ``cell_c0.5_s2``."""
+    return f"cell_c{content_weight:g}_s{style_weight:g}"
+
+
+@dataclass(frozen=True)
+class SweepCell:
+    """One tuned look of the grid, its graded keyframe and its figures."""
+
+    row: int
+    col: int
+    content_weight: float
+    style_weight: float
+    look: Look               # in memory; ``look.sha256`` is empty unless the look was saved
+    preview: np.ndarray      # (H,W,3) RGB [0,1]: the keyframe as `hrstyle apply` grades it, at preview size
+    score: Score             # METRICS.md figures of ``preview`` against the keyframe and the look
+    seconds: float           # tuning and grading this cell
+    look_path: Path | None = None  # where the look was saved (SweepCfg.keep)
+
+    @property
+    def name(self) -> str:
+        return cell_name(self.content_weight, self.style_weight)
+
+    @property
+    def title(self) -> str:
+        return f"content {self.content_weight:g}  style {self.style_weight:g}"
+
+    @property
+    def label(self) -> str:
+        """The caption on the contact sheet: the weights, then the figures."""
+        s = self.score
+        return (f"{self.title}\nstyle gap {s.style_gap:.3f}  structure {s.structure_ssim:.3f}\n"
+                f"affine {s.affine_residual:.3f}")
+
+    def to_dict(self) -> dict[str, Any]:
+        meta = self.look.meta
+        return {
+            "row": self.row, "col": self.col, "content_weight": self.content_weight,
+            "style_weight": self.style_weight, "style_gap": self.score.style_gap,
+            "style_per_layer": self.score.style_per_layer, "structure_ssim": self.score.structure_ssim,
+            "affine_residual": self.score.affine_residual, "steps_done": meta.steps_done, "stopped": meta.stopped,
+            "final_losses": meta.final_losses, "seconds": round(self.seconds, 3), "preview": f"{self.name}.png",
+            "look_file": self.look_path.name if self.look_path else None,
+        }
+
+
+@dataclass
+class SweepResult:
+    cfg: SweepCfg
+    keyframe: Path
+    look_image: Path
+    cells: list[SweepCell]   # row-major: all style weights of the first content weight, then the next
+    sheet_path: Path
+    json_path: Path
+    device: str
+    seconds: float
+
+    @property
+    def rows(self) -> list[list[SweepCell]]:
+        """The cells as the contact sheet shows them: one list per content weight."""
+        cols = len(self.cfg.style_weights)
+        return [self.cells[i : i + cols] for i in range(0, len(self.cells), cols)]
+
+    def cell(self, content_weight: float, style_weight: float) -> SweepCell:
+        for c in self.cells:
+            if (c.content_weight, c.style_weight) == (content_weight, style_weight):
+                return c
+        raise InputError(f"no cell with content {content_weight:g} and style {style_weight:g} in this sweep")
+
+    def to_dict(self) -> dict[str, Any]:
+        tune = {k: v for k, v in asdict(self.cfg.tune).items() if k not in ("content_weight", "style_weight")}
+        return {
+            "format": "hrstyle-sweep", "version": JSON_FORMAT_VERSION,
+            "keyframe": str(self.keyframe), "look_image": str(self.look_image),
+            "rows": "content_weight", "columns": "style_weight",
+            "content_weights": list(self.cfg.content_weights), "style_weights": list(self.cfg.style_weights),
+            "tune": tune, "work_size": self.cells[0].look.meta.work_size,
+            "preview_size": list(self.cells[0].preview.shape[:2]), "device": self.device,
+            "seconds": round(self.seconds, 3), "sheet": self.sheet_path.name,
+            "cells": [c.to_dict() for c in self.cells],
+        }
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """Where a sweep is: passed to ``on_step`` after every tuning step of every cell."""
+
+    cell: int                # 0-based, row-major
+    cells: int
+    content_weight: float
+    style_weight: float
+    steps: int               # steps per cell; a cell may stop earlier on a plateau
+    stats: StepStats = field(repr=False)
+
+    @property
+    def completed(self) -> int:
+        """Steps of the whole grid done, counting earlier cells as full."""
+        return self.cell * self.steps + self.stats.step
+
+    @property
+    def total(self) -> int:
+        return self.cells * self.steps
+
+
+def save_cell_look(cell: SweepCell, path: str | Path) -> Look:
+    """Save ``cell``'s look file (atomically) for `hrstyle apply`; returns it with its SHA-256."""
+    return replace(cell.look, sha256=save_look(path, cell.look.net, cell.look.meta))
+
+
+@dataclass
+class _Shared:
+    """What every cell of one sweep uses, made once."""
+
+    keyframe: Path
+    look_image: Path
+    out_dir: Path
+    cfg: SweepCfg
+    device: torch.device
+    vgg: VGGFeatures
+    targets: PerceptualTargets
+    key_t: Tensor             # (1,3,H,W) as read
+    look_t: Tensor
+    preview_in: Tensor        # the keyframe at preview size
+    scorer: StillScorer
+
+
+def _prepare(keyframe: Path, look_image: Path, out_dir: Path, cfg: SweepCfg, device: torch.device,
+             vgg_weights: str | Path | None) -> _Shared:
+    key_t, look_t = to_tensor(read_image(keyframe).pixels), to_tensor(read_image(look_image).pixels)
+    vgg = VGGFeatures(weights=vgg_weights).to(device)
+    targets = make_targets(vgg, prepare(key_t, cfg.tune.size, device), prepare(look_t, cfg.tune.size, device))
+    preview_in = resize_long_side(key_t, cfg.preview_size)
+    # METRICS.md defines the figures on display-referred [0,1] pixels; float
+    # (EXR) values outside that are clipped for scoring only.
+    scorer = StillScorer(to_pixels(preview_in).clip(0, 1), to_pixels(look_t).clip(0, 1), vgg)
+    return _Shared(keyframe, look_image, out_dir, cfg, device, vgg, targets, key_t, look_t, preview_in, scorer)
+
+
+def _run_cell(shared: _Shared, index: int, row: int, col: int, on_step: Callable[[SweepProgress], None] | None
+              ) -> SweepCell:
+    start = time.perf_counter()
+    cfg = shared.cfg
+    cw, sw = cfg.content_weights[row], cfg.style_weights[col]
+    tune_cfg = replace(cfg.tune, content_weight=cw, style_weight=sw)
+    report = None if on_step is None else (
+        lambda stats, _image: on_step(SweepProgress(index, len(cfg.content_weights) * len(cfg.style_weights),
+                                                    cw, sw, tune_cfg.steps, stats)))
+    result = tune(shared.key_t, shared.look_t, tune_cfg, device=shared.device, vgg=shared.vgg,
+                  targets=shared.targets, on_step=report)
+    if result.stopped == "interrupted":
+        raise KeyboardInterrupt
+    meta = look_meta(result, shared.keyframe, shared.look_image, shared.vgg.weights_id)
+    name = cell_name(cw, sw)
+    look_path = shared.out_dir / f"{name}{LOOK_SUFFIX}" if cfg.keep else None
+    look = Look(result.net, meta, save_look(look_path, result.net, meta) if look_path else "")
+    graded = grade_batch(look, shared.preview_in, RenderCfg()).clamp(0, 1)
+    write_preview(shared.out_dir / f"{name}.png", graded)
+    preview = to_pixels(graded)
+    return SweepCell(row, col, cw, sw, look, preview, shared.scorer(preview), time.perf_counter() - start, look_path)
+
+
+def run_sweep(keyframe: str | Path, look_image: str | Path, out_dir: str | Path, cfg: SweepCfg = SweepCfg(), *,
+              device: torch.device | str = "cpu", vgg_weights: str | Path | None = None, overwrite: bool = False,
+              on_step: Callable[[SweepProgress], None] | None = None,
+              on_cell: Callable[[SweepCell], None] | None = None) -> SweepResult:
+    """Tune one look per (content weight, style weight) cell of ``cfg`` and write the results to ``out_dir``.
+
+    Writes ``cell_c<content>_s<style>.png`` (each cell's graded keyframe at
+    preview size), with ``cfg.keep`` ``cell_c<content>_s<style>.look.safetensors``,
+    then ``sweep.png`` (the labelled contact sheet) and last ``sweep.json``
+    (every cell's figures), whose presence marks a finished sweep. Refuses a
+    folder that holds one unless ``overwrite``. ``on_step`` is called after every
+    tuning step, ``on_cell`` after every cell. Ctrl-C stops the sweep (looks
+    already kept stay) and re-raises KeyboardInterrupt.
+
+    Raises:
+        ImageReadError: an unreadable keyframe or look image.
+        OutputError: ``out_dir`` holds a sweep, or cannot be written.
+    """
+    start = time.perf_counter()
+    keyframe, look_image, out_dir, device = Path(keyframe), Path(look_image), Path(out_dir), torch.device(device)
+    json_path, sheet_path = out_dir / JSON_NAME, out_dir / SHEET_NAME
+    if json_path.exists() and not overwrite:
+        raise OutputError(f"{out_dir}: holds a sweep already; pass --force to overwrite it or -o to choose another folder")
+    shared = _prepare(keyframe, look_image, out_dir, cfg, device, vgg_weights)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(describe_os_error(json_path, exc)) from None
+    check_writable(json_path)
+
+    # Cells run one after another on every device. On the CPU torch already
+    # spreads one tune over all cores. On a GPU, tunes in threads would overlap
+    # a little, but tune() seeds the global RNG and catches Ctrl-C, which
+    # threads would share; a cell at sweep size takes seconds there anyway.
+    rows, cols = cfg.shape
+    cells = []
+    for index in range(rows * cols):
+        cells.append(_run_cell(shared, index, *divmod(index, cols), on_step))
+        if on_cell is not None:
+            on_cell(cells[-1])
+
+    result = SweepResult(cfg, keyframe, look_image, cells, sheet_path, json_path, str(device),
+                         time.perf_counter() - start)
+    sheet = contact_sheet([[c.preview for c in row] for row in result.rows],
+                          [[c.label for c in row] for row in result.rows], cfg.cell_width)
+    write_preview(sheet_path, to_tensor(sheet))
+    write_bytes_atomic(json_path, json.dumps(result.to_dict(), indent=2).encode())
+    return result

@@ -1,0 +1,409 @@
+"""hrstyle.render: the grading steps, and whole shots through `render_shot`.
+
+Looks here are not tuned (that takes a VGG and minutes): `make_look` perturbs
+the zero-initialised head of a fresh HR-Net, which gives a spatially varying,
+content-dependent grade like a tuned look's; ``grade=0`` is the exact identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+import torch
+from torch import nn
+
+from hrstyle import render
+from hrstyle.errors import DeviceMemoryError, ImageReadError, InputError, OutputError, ShapeError
+from hrstyle.frames import FrameSpec, VideoWriter, open_shot, read_image, to_tensor, write_image
+from hrstyle.imaging import resize
+from hrstyle.look import Look, LookMeta
+from hrstyle.net import NET_PRESETS, HRNet
+from hrstyle.render import (
+    MANIFEST_NAME,
+    RenderCfg,
+    default_output_dir,
+    grade_batch,
+    grade_frames,
+    render_shot,
+    run_native_tiled,
+    run_network,
+    to_work_size,
+)
+
+from conftest import SAMPLES
+
+
+def make_look(work_size: tuple[int, int] = (36, 64), grade: float = 0.002, seed: int = 0) -> Look:
+    """A look without tuning. ``grade`` is the spread of the head's weights; with
+    the head's bias (a warm/cool shift) it changes frames by about 25 dB PSNR."""
+    torch.manual_seed(seed)
+    net = HRNet(NET_PRESETS["hrnet-small"]).eval()
+    with torch.no_grad():
+        if grade:
+            net.head.weight.normal_(0, grade)
+            net.head.bias.copy_(torch.tensor([0.05, 0.0, -0.05]))
+    meta = LookMeta(net_cfg=net.cfg.to_dict(), tune_cfg={}, steps_done=0, work_size=list(work_size),
+                    vgg_weights="none", keyframe_sha256="", look_sha256="", final_losses={}, stopped="completed")
+    return Look(net.requires_grad_(False), meta, hashlib.sha256(f"{work_size}{grade}{seed}".encode()).hexdigest())
+
+
+def sample_pixels(number: int = 1001, step: int = 8) -> np.ndarray:
+    """A frame of the sample shot, subsampled: 120x68 at step 8."""
+    return read_image(SAMPLES / "shot" / f"shot.{number}.png").pixels[::step, ::step].copy()
+
+
+def write_sequence(folder: Path, name: str, numbers, spec: FrameSpec | None = None, step: int = 8) -> list[Path]:
+    """Sample-shot frames as ``folder / name.format(n)``, 8-bit PNG unless ``spec`` says otherwise."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, n in enumerate(numbers):
+        pixels = sample_pixels(1001 + i % 24, step)
+        h, w = pixels.shape[:2]
+        path = folder / name.format(n)
+        write_image(path, pixels, spec or FrameSpec(path.suffix.lstrip("."), "uint8", w, h, False))
+        paths.append(path)
+    return paths
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(10 * torch.log10(1 / ((a - b) ** 2).mean()))
+
+
+def manifest(out_dir: Path) -> dict:
+    return json.loads((out_dir / MANIFEST_NAME).read_text())
+
+
+def visible_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if not p.name.startswith(".")}
+
+
+# --- the grading steps ------------------------------------------------------------
+
+
+def test_guided_and_native_agree_on_a_frame_at_the_work_size():
+    look = make_look()
+    frame = to_tensor(sample_pixels(step=15))  # 64x36, the look's work size
+    native = grade_batch(look, frame, RenderCfg(native=True))
+    guided = grade_batch(look, frame, RenderCfg())
+    assert guided.shape == native.shape == frame.shape and guided.dtype == torch.float32
+    # The look moves pixels by 0.05 on average (24.5 dB); the guided fit is within
+    # a fifth of that (35.4 dB), the part of the change no local recolour can make.
+    assert (native - frame).abs().mean() > 0.04 and psnr(native, frame) < 26
+    assert (guided - native).abs().mean() < 0.012 and psnr(guided, native) > 34
+
+
+def test_the_carry_to_full_resolution_keeps_the_work_size_grade():
+    look = make_look()
+    full = to_tensor(sample_pixels(step=4))  # 240x135, about 4x the work size
+    work_in = to_work_size(full, look)
+    work = tuple(work_in.shape[-2:])
+    assert work == (36, 64)
+    work_out = run_network(look.net, work_in, RenderCfg())
+    out = render.carry_to_full_res(full, work_in, work_out, RenderCfg())
+    assert out.shape == full.shape
+    assert psnr(resize(out, work), work_out) > 32
+    # Full-resolution detail is the input's: the high frequencies pass through.
+    detail = full - resize(resize(full, work), tuple(full.shape[-2:]))
+    out_detail = out - resize(resize(out, work), tuple(full.shape[-2:]))
+    assert torch.corrcoef(torch.stack([detail.flatten(), out_detail.flatten()]))[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_an_identity_look_is_exactly_the_identity(native):
+    frame = to_tensor(sample_pixels(step=8))  # 120x68: two by two tiles for --native
+    out = grade_batch(make_look(grade=0), frame, RenderCfg(native=native, tile=64))
+    torch.testing.assert_close(out, frame, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("pad", [0, 5])
+def test_native_tiles_blend_back_to_the_whole_frame(pad):
+    # A per-pixel network sees no context, so tiling may change nothing: this checks coverage and weights.
+    net = nn.Conv2d(3, 3, 1)
+    frame = torch.rand(2, 3, 37, 53)
+    tiled = run_native_tiled(net, frame, RenderCfg(native=True, tile=16, tile_pad=pad))
+    torch.testing.assert_close(tiled, net(frame).detach(), atol=1e-6, rtol=0)
+
+
+def test_batches_grade_like_single_frames():
+    look = make_look()
+    frames = torch.cat([to_tensor(sample_pixels(n, step=8)) for n in (1001, 1010)])
+    both = grade_batch(look, frames, RenderCfg())
+    one = grade_batch(look, frames[1:], RenderCfg())
+    torch.testing.assert_close(both[1:], one, atol=1e-5, rtol=0)
+
+
+def test_cuda_out_of_memory_halves_the_batch(monkeypatch):
+    sizes = []
+
+    def grade(look, frames, cfg):
+        sizes.append(len(frames))
+        if len(frames) > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return frames + 1
+
+    monkeypatch.setattr(render, "grade_batch", grade)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    frames = torch.rand(3, 3, 8, 8)
+    out, batch_size = grade_frames(None, frames, RenderCfg(), batch_size=4)
+    assert batch_size == 1 and sizes == [3, 2, 1, 1, 1]
+    torch.testing.assert_close(out, frames + 1)
+
+    def always_out_of_memory(look, frames, cfg):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(render, "grade_batch", always_out_of_memory)
+    with pytest.raises(DeviceMemoryError, match="smaller --tile \\(now 256\\)"):
+        grade_frames(None, frames, RenderCfg(native=True, tile=256), batch_size=1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"batch_size": 0}, "batch size"),
+        ({"tile": 5}, "tile"),
+        ({"tile_pad": -1}, "tile padding"),
+        ({"radius": 0}, "radius"),
+        ({"eps": 0.0}, "eps"),
+        ({"precision": "fp8"}, "precision"),
+    ],
+)
+def test_render_cfg_checks_its_values(kwargs, fragment):
+    with pytest.raises(InputError, match=fragment):
+        RenderCfg(**kwargs)
+
+
+def test_half_precision_is_refused_on_the_cpu():
+    with pytest.raises(InputError, match="half precision is for a GPU"):
+        render.prepare_look(make_look(), RenderCfg(device="cpu", precision="bf16"))
+
+
+def test_default_output_dir(tmp_path):
+    (tmp_path / "plates").mkdir()
+    look = Path("looks/teal.look.safetensors")
+    assert default_output_dir(tmp_path / "plates", look) == tmp_path / "plates_teal"
+    assert default_output_dir(tmp_path / "plates" / "shot.%04d.exr", look) == tmp_path / "plates" / "shot_teal"
+    assert default_output_dir(tmp_path / "plates" / "%04d.exr", look) == tmp_path / "plates" / "plates_teal"
+    assert default_output_dir(tmp_path / "clip.mov", Path("warm.safetensors")) == tmp_path / "clip_warm"
+
+
+# --- whole shots: formats -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ext, depth, attributes, with_alpha",
+    [
+        ("png", "uint8", {}, True),
+        ("png", "uint16", {}, False),
+        ("exr", "half", {"FramesPerSecond": "24000/1001", "smpte:TimeCode": "01:00:00:12", "compression": "piz"}, False),
+        ("dpx", "uint10", {"FramesPerSecond": "25/1", "smpte:TimeCode": "10:00:00:00"}, False),
+    ],
+)
+def test_identity_round_trip_keeps_pixels_format_depth_and_metadata(tmp_path, ext, depth, attributes, with_alpha):
+    pixels = sample_pixels()
+    if ext == "exr":
+        pixels = pixels * 2.5  # scene-linear values above 1 pass untouched
+    h, w = pixels.shape[:2]
+    alpha = np.linspace(0, 1, h * w, dtype=np.float32).reshape(h, w) if with_alpha else None
+    source = tmp_path / "in" / f"plate.1001.{ext}"
+    source.parent.mkdir()
+    write_image(source, pixels, FrameSpec(ext, depth, w, h, with_alpha, attributes), alpha)
+
+    report = render_shot(open_shot(source.parent), make_look(grade=0), tmp_path / "out")
+    assert report.outputs == [tmp_path / "out" / source.name] and report.frames_written == 1
+
+    before, after = read_image(source), read_image(tmp_path / "out" / source.name)
+    np.testing.assert_array_equal(after.pixels, before.pixels)
+    assert after.spec == before.spec
+    if with_alpha:
+        np.testing.assert_array_equal(after.alpha, before.alpha)
+
+
+def test_ext_and_bit_depth_override_the_input(tmp_path):
+    write_sequence(tmp_path / "in", "a.{:04d}.png", [1, 2])
+    render_shot(open_shot(tmp_path / "in"), make_look(grade=0), tmp_path / "exr", ext="exr")
+    render_shot(open_shot(tmp_path / "in"), make_look(grade=0), tmp_path / "png16", bit_depth="uint16")
+    assert read_image(tmp_path / "exr" / "a.0002.exr").spec.bit_depth == "half"
+    deep = read_image(tmp_path / "png16" / "a.0002.png")
+    assert deep.spec.bit_depth == "uint16"
+    np.testing.assert_allclose(deep.pixels, read_image(tmp_path / "in" / "a.0002.png").pixels, atol=1e-6)
+
+
+@pytest.mark.parametrize("pattern", ["a.%04d.png", "a.####.png", "a.#.png"])
+def test_patterns_and_frame_ranges_keep_frame_numbers(tmp_path, pattern):
+    write_sequence(tmp_path / "in", "a.{:04d}.png", range(1001, 1008))
+    shot = open_shot(tmp_path / "in" / pattern, "1002-1004x2,1007")
+    report = render_shot(shot, make_look(), tmp_path / "out")
+    names = ["a.1002.png", "a.1004.png", "a.1007.png"]
+    assert [p.name for p in report.outputs] == names
+    assert sorted(visible_files(tmp_path / "out")) == [*names, MANIFEST_NAME]
+    assert sorted(manifest(tmp_path / "out")["frames"]) == ["1002", "1004", "1007"]
+
+
+def test_video_in_and_out_keeps_frame_count_and_rate(tmp_path):
+    clip = tmp_path / "clip.mov"
+    with VideoWriter(clip, fps="24000/1001", timecode="01:00:00:00") as video:
+        for n in range(4):
+            video.write(sample_pixels(1001 + n, step=8)[:64, :96])
+    look = make_look(grade=0)
+    report = render_shot(open_shot(clip), look, tmp_path / "out")
+    assert report.outputs == [tmp_path / "out" / "clip.mov"] and report.frames_written == 4
+
+    graded = open_shot(tmp_path / "out" / "clip.mov")
+    assert len(graded) == 4 and Fraction(graded.fps).limit_denominator(1001) == Fraction(24000, 1001)
+    for (_, a), (_, b) in zip(open_shot(clip), graded, strict=True):
+        assert np.abs(a.pixels - b.pixels).mean() < 0.01  # one more ProRes generation
+        assert b.spec.attributes["smpte:TimeCode"] == a.spec.attributes["smpte:TimeCode"]
+
+    again = render_shot(open_shot(clip), look, tmp_path / "out")
+    assert again.skipped == 4 and again.frames_written == 0
+    # A video cannot be resumed frame by frame: anything missing renders it whole.
+    (tmp_path / "out" / "clip.mov").unlink()
+    assert render_shot(open_shot(clip), look, tmp_path / "out").frames_written == 4
+
+    frames = render_shot(open_shot(clip, "1-3"), look, tmp_path / "seq", ext="png")
+    assert [p.name for p in frames.outputs] == ["clip.0001.png", "clip.0002.png", "clip.0003.png"]
+
+
+# --- whole shots: safety and resume ----------------------------------------------------
+
+
+def test_refuses_to_write_into_the_input(tmp_path):
+    paths = write_sequence(tmp_path / "in", "a.{:04d}.png", [1, 2])
+    look = make_look()
+    with pytest.raises(OutputError, match="shot's own folder"):
+        render_shot(open_shot(tmp_path / "in"), look, tmp_path / "in")
+    with pytest.raises(OutputError, match="shot's own folder"):
+        render_shot(open_shot(paths[0]), look, tmp_path / "in" / ".." / "in")
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["a.0001.png", "a.0002.png"]
+
+
+def test_refuses_to_mix_looks_options_or_foreign_files(tmp_path):
+    write_sequence(tmp_path / "in", "a.{:04d}.png", [1, 2])
+    shot, out = open_shot(tmp_path / "in"), tmp_path / "out"
+    render_shot(shot, make_look(), out)
+    with pytest.raises(OutputError, match="another look.*--force"):
+        render_shot(shot, make_look(seed=1), out)
+    with pytest.raises(OutputError, match=r"other options \(eps 0.001 -> 0.01\)"):
+        render_shot(shot, make_look(), out, RenderCfg(eps=0.01))
+    assert render_shot(shot, make_look(seed=1), out, force=True).frames_written == 2
+
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "a.0002.png").write_bytes(b"someone else's")
+    with pytest.raises(OutputError, match="not from an hrstyle render.*a.0002.png"):
+        render_shot(shot, make_look(), tmp_path / "other")
+    (out / MANIFEST_NAME).write_text("{broken")
+    with pytest.raises(OutputError, match="not a readable hrstyle manifest"):
+        render_shot(shot, make_look(), out)
+
+
+def test_dry_run_lists_outputs_and_writes_nothing(tmp_path):
+    write_sequence(tmp_path / "in", "a.{:04d}.png", [1, 2, 3])
+    report = render_shot(open_shot(tmp_path / "in"), make_look(), tmp_path / "out", dry_run=True)
+    assert report.dry_run and [p.name for p in report.outputs] == ["a.0001.png", "a.0002.png", "a.0003.png"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_renders_only_what_is_missing_or_changed(tmp_path):
+    write_sequence(tmp_path / "in", "a.{:04d}.png", [1, 2, 3, 4])
+    shot, look, out = open_shot(tmp_path / "in"), make_look(), tmp_path / "out"
+    render_shot(shot, look, out)
+    clean = visible_files(out)
+
+    (out / "a.0002.png").unlink()
+    (out / "a.0003.png").write_bytes(b"damaged")
+    os.utime(tmp_path / "in" / "a.0004.png")  # a re-exported plate
+    report = render_shot(shot, look, out)
+    assert [p.name for p in report.outputs] == ["a.0002.png", "a.0003.png", "a.0004.png"] and report.skipped == 1
+    after = visible_files(out)
+    assert {k: v for k, v in after.items() if k != MANIFEST_NAME} == {k: v for k, v in clean.items() if k != MANIFEST_NAME}
+    for number, entry in manifest(out)["frames"].items():
+        data = (out / entry["output"]).read_bytes()
+        assert entry["status"] == "done" and entry["sha256"] == hashlib.sha256(data).hexdigest(), number
+
+    # A copied folder keeps the bytes but not the times: the hash still vouches for them.
+    for path in out.glob("*.png"):
+        os.utime(path, ns=(1, 1))
+    assert render_shot(shot, look, out).skipped == 4
+
+
+def test_a_corrupt_frame_stops_the_render_or_is_skipped(tmp_path):
+    paths = write_sequence(tmp_path / "in", "a.{:04d}.png", [1, 2, 3])
+    paths[1].write_bytes(paths[1].read_bytes()[:200])
+    shot, look = open_shot(tmp_path / "in"), make_look()
+    with pytest.raises(ImageReadError, match="a.0002.png: truncated or corrupt") as info:
+        render_shot(shot, look, tmp_path / "out")
+    assert "\n" not in str(info.value)
+    assert manifest(tmp_path / "out")["frames"]["1"]["status"] == "done"
+
+    report = render_shot(shot, look, tmp_path / "out", skip_bad_frames=True)
+    assert report.bad == [2] and [p.name for p in report.outputs] == ["a.0003.png"] and report.skipped == 1
+    assert manifest(tmp_path / "out")["frames"]["2"]["status"] == "bad"
+    assert not (tmp_path / "out" / "a.0002.png").exists()
+
+    write_sequence(tmp_path / "in", "a.{:04d}.png", [2])  # fixed: the next run renders it
+    assert [p.name for p in render_shot(shot, look, tmp_path / "out").outputs] == ["a.0002.png"]
+
+
+def test_mixed_sizes_are_a_clear_error(tmp_path):
+    write_sequence(tmp_path / "in", "a.{:04d}.png", [1, 2])
+    write_sequence(tmp_path / "in", "a.{:04d}.png", [3], step=10)
+    with pytest.raises(ShapeError, match="frame 3 is 96x54 but frame 1 is 120x68"):
+        render_shot(open_shot(tmp_path / "in"), make_look(), tmp_path / "out")
+
+
+def test_ctrl_c_finishes_the_frames_in_flight_and_keeps_the_manifest(tmp_path):
+    write_sequence(tmp_path / "in", "a.{:04d}.png", range(1, 9))
+    shot, look, out = open_shot(tmp_path / "in"), make_look(), tmp_path / "out"
+
+    def press_ctrl_c(progress):
+        if progress.done == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        render_shot(shot, look, out, on_progress=press_ctrl_c)
+    done = {k for k, v in manifest(out)["frames"].items() if v["status"] == "done"}
+    on_disk = {str(int(p.name[2:6])) for p in out.glob("a.*.png")}
+    assert done == on_disk and 1 <= len(done) < 8
+    assert signal.getsignal(signal.SIGINT) is handler
+
+    report = render_shot(shot, look, out)
+    assert report.skipped == len(done) and report.frames_written == 8 - len(done)
+
+
+def test_a_4k_frame_renders_in_bounded_memory(tmp_path):
+    # In a fresh process, so the peak RSS is this frame's and no earlier test's.
+    y, x = np.mgrid[0:2160, 0:3840].astype(np.float32)
+    pixels = np.stack([x / 3840, y / 2160, 0.5 + 0.5 * np.sin(x / 7) * np.cos(y / 5)], axis=-1)
+    spec = oiio.ImageSpec(3840, 2160, 3, "uint8")
+    spec.attribute("compression", "none")
+    out = oiio.ImageOutput.create(str(tmp_path / "uhd.tif"))
+    assert out.open(str(tmp_path / "uhd.tif"), spec) and out.write_image((pixels * 255).astype(np.uint8))
+    out.close()
+    script = textwrap.dedent(f"""
+        import resource, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_render import make_look
+        from hrstyle.frames import open_shot
+        from hrstyle.render import render_shot
+        shot, look = open_shot({str(tmp_path / "uhd.tif")!r}), make_look(work_size=(72, 128))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        report = render_shot(shot, look, {str(tmp_path / "out")!r})
+        print(report.frames_written, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2**20)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    written, growth_gb = result.stdout.split()
+    assert written == "1" and float(growth_gb) < 1.5, growth_gb
+    assert read_image(tmp_path / "out" / "uhd.tif").spec.width == 3840
