@@ -22,15 +22,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from common import Table, device_name, median, peak_rss_mb, sync, timed, write_results
 from hrstyle.device import autocast, pick_device
 from hrstyle.frames import read_image, to_pixels, to_tensor
+from hrstyle.imaging import resize
 from hrstyle.metrics import score_still
 from hrstyle.perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
+from hrstyle.render import RenderCfg, carry_to_full_res
 from hrstyle.tune import TuneCfg, prepare, tune
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,28 +113,30 @@ def time_steps(keyframe: Tensor, look: Tensor, size: int, steps: int, warmup: in
     }
 
 
-def _score(name: str, steps: int, seconds: float, content: Tensor, output: Tensor, look: np.ndarray,
-           vgg: VGGFeatures, targets: PerceptualTargets, cfg: TuneCfg) -> dict[str, Any]:
-    """The METRICS.md figures of ``output`` (at 512 px), and the tune objective at the work size."""
-    output = output.clamp(0, 1)
-    with torch.no_grad():
-        terms = perceptual_loss(vgg, output, targets, cfg.content_weight, cfg.style_weight,
-                                dict(zip(STYLE_LAYERS, cfg.layer_weights)))
-    score = score_still(to_pixels(content), to_pixels(output), look, vgg)
-    return {"method": name, "steps": steps, "seconds": seconds, "loss": terms.total.item(),
-            "loss_style": terms.style.item(), **score.to_dict()}
-
-
 def quality(keyframe: Tensor, look: Tensor, size: int, steps: int, device: torch.device, vgg: VGGFeatures,
             lr: float) -> list[dict[str, Any]]:
-    """METRICS.md figures of the identity, the tune and Gatys after ``steps`` steps each at ``size``.
+    """Quality of the identity, the tune and Gatys after ``steps`` steps each at ``size``.
 
-    No early stop, so both run every step. Content is the keyframe at the
-    work size, the image both started from.
+    No early stop, so both run every step. Each row has the tune objective at
+    the work size and the METRICS.md figures (at 512 px) against the keyframe
+    at the work size, the image both started from; the tune's full-resolution
+    row (its output carried by `hrstyle.render.carry_to_full_res`) is judged
+    against the full keyframe.
     """
     cfg = TuneCfg(steps=steps, size=size, patience=steps + 1)
     content, targets, gatys = _setup(keyframe, look, cfg, device, vgg, lr)
+    layer_weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))
     look_px = to_pixels(look)
+
+    def row(name: str, done: int, seconds: float, reference: Tensor, output: Tensor) -> dict[str, Any]:
+        output = output.clamp(0, 1)
+        with torch.no_grad():
+            terms = perceptual_loss(vgg, resize(output, tuple(content.shape[-2:])), targets, cfg.content_weight,
+                                    cfg.style_weight, layer_weights)
+        score = score_still(to_pixels(reference), to_pixels(output), look_px, vgg)
+        return {"method": name, "steps": done, "seconds": seconds, "loss": terms.total.item(),
+                "loss_style": terms.style.item(), **score.to_dict()}
+
     tune_s: list[float] = []
     gatys_s: list[float] = []
     with timed(tune_s, device):
@@ -143,11 +146,13 @@ def quality(keyframe: Tensor, look: Tensor, size: int, steps: int, device: torch
             gatys.step()
     with torch.no_grad(), autocast(device):
         tuned = result.net(content).float()
+    full = keyframe.to(device)
+    carried = carry_to_full_res(full, content, tuned, RenderCfg())
     return [
-        _score("identity (keyframe)", 0, 0.0, content, content, look_px, vgg, targets, cfg),
-        _score("tune (net at work size)", result.steps_done, tune_s[0], content, tuned, look_px, vgg, targets, cfg),
-        _score(f"Gatys (Adam on pixels, lr {lr:g})", steps, gatys_s[0], content, gatys.best, look_px, vgg,
-               targets, cfg),
+        row("identity (keyframe)", 0, 0.0, content, content),
+        row("tune: net at work size", result.steps_done, tune_s[0], content, tuned),
+        row(f"tune: carried to {full.shape[-1]}×{full.shape[-2]}", result.steps_done, tune_s[0], full, carried),
+        row(f"Gatys: Adam on pixels, lr {lr:g}", steps, gatys_s[0], content, gatys.best),
     ]
 
 
@@ -185,8 +190,8 @@ def report(speed: list[dict], qual: list[dict], defaults: list[dict], args: argp
         f"Quality after {args.quality_steps} steps at {args.quality_size} px (METRICS.md, on sample_frames/)",
         ["method", "steps", "seconds", "loss (work size)", "its style term", "style_gap", *STYLE_LAYERS,
          "structure_ssim", "affine_residual"],
-        [[r["method"], r["steps"], r["seconds"], r["loss"], r["loss_style"], r["style_gap"], *r["style_per_layer"].values(),
-          r["structure_ssim"], r["affine_residual"]] for r in qual],
+        [[r["method"], r["steps"], r["seconds"], r["loss"], r["loss_style"], r["style_gap"],
+          *r["style_per_layer"].values(), r["structure_ssim"], r["affine_residual"]] for r in qual],
     )]
     if defaults:
         tables.append(Table(
@@ -211,15 +216,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--out", default=str(ROOT / "bench/results"), help="results folder")
     args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip().isdigit()]
+    if not sizes or min(args.steps, args.quality_steps, args.threads) < 1 or args.warmup < 0:
+        parser.error("expected --sizes like 256,512, --steps, --quality-steps and --threads >= 1, --warmup >= 0")
 
     torch.set_num_threads(args.threads)
-    sizes = [int(s) for s in args.sizes.split(",")]
     devices = _devices(args.device)
     keyframe, look = to_tensor(read_image(KEYFRAME).pixels), to_tensor(read_image(LOOK).pixels)
 
+    vggs = {device: VGGFeatures().to(device) for device in devices}
+
     speed, defaults = [], []
-    for device in devices:
-        vgg = VGGFeatures().to(device)
+    for device, vgg in vggs.items():
         for size in sizes:
             print(f"timing {size} px on {device}...", file=sys.stderr, flush=True)
             speed.append(time_steps(keyframe, look, size, args.steps, args.warmup, device, vgg, args.gatys_lr))
@@ -228,14 +236,14 @@ def main(argv: list[str] | None = None) -> int:
             defaults.append(default_tune(keyframe, look, device, vgg))
     qdevice = devices[-1]  # the GPU where there is one: the figures do not depend on it
     print(f"quality at {args.quality_size} px on {qdevice}...", file=sys.stderr, flush=True)
-    qual = quality(keyframe, look, args.quality_size, args.quality_steps, qdevice, VGGFeatures().to(qdevice),
-                   args.gatys_lr)
+    qual = quality(keyframe, look, args.quality_size, args.quality_steps, qdevice, vggs[qdevice], args.gatys_lr)
 
     notes = [
         f"tune/Gatys is the ratio of median step times, the two interleaved step by step in one run "
         f"({args.steps} timed steps each after {args.warmup} warm-up). Gatys: Adam on the pixels at lr "
-        f"{args.gatys_lr:g}, clamped to [0,1]; both keep their lowest-loss result. Quality on {qdevice.type}; "
-        f"content = the keyframe at the work size. Peak RSS of the whole run: {peak_rss_mb():.0f} MiB.",
+        f"{args.gatys_lr:g}, clamped to [0,1]; both keep their lowest-loss result. Quality on {qdevice.type}: "
+        f"the loss at the work size, the rest at 512 px against the keyframe (at the work size, or full size "
+        f"for the carried row). Peak RSS of the whole run: {peak_rss_mb():.0f} MiB.",
     ]
     cpu_512 = [r for r in speed if r["device"] == "cpu" and r["size"] == TuneCfg().size]
     if cpu_512 and not defaults:

@@ -25,9 +25,13 @@ from . import __version__
 from .demo import DEMO_TUNE, run_demo
 from .device import pick_device
 from .errors import HrstyleError
-from .frames import open_shot, read_image, write_preview
+from .frames import format_frame_range, open_shot, read_image, write_preview
 from .look import default_look_path, load_look
 from .metrics import score_shots
+from .render import RenderCfg, RenderProgress, default_output_dir, render_shot
+from .temporal import SmoothCfg
+from .sweep import (DEFAULT_CONTENT_WEIGHTS, DEFAULT_STYLE_WEIGHTS, SWEEP_TUNE, SweepCell, SweepCfg, SweepProgress,
+                    parse_weights, run_sweep)
 from .tune import StepStats, TuneCfg, TuneResult, tune_files
 
 if TYPE_CHECKING:
@@ -185,6 +189,98 @@ def demo(
         out.print(str(path), markup=False)
 
 
+class _SweepBar:
+    """One Rich bar over every step of every cell of a sweep, and a line per finished cell.
+
+    Drawn from the first step on, so input errors print alone.
+    """
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[cell]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+        )
+        self.task: Optional[int] = None
+        self.steps = self.done = 0
+
+    def __enter__(self) -> "_SweepBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def step(self, p: SweepProgress) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("sweep", total=p.total, cell="")
+            self.steps = p.steps
+        self.progress.update(self.task, completed=p.completed,
+                             cell=f"cell {p.cell + 1}/{p.cells}: content {p.content_weight:g}, style {p.style_weight:g}")
+
+    def cell(self, cell: SweepCell) -> None:
+        self.done += 1  # a cell that stopped early on a plateau still counts its full steps
+        self.progress.update(self.task, completed=self.done * self.steps)
+        s = cell.score
+        self.progress.console.print(f"{cell.title}: style gap {s.style_gap:.3f} · structure {s.structure_ssim:.3f} · "
+                                    f"affine {s.affine_residual:.3f} ({cell.seconds:.0f} s)", markup=False)
+
+
+def _weights_text(weights: tuple[float, ...]) -> str:
+    return ",".join(f"{w:g}" for w in weights)
+
+
+@_command()
+def sweep(
+    keyframe: Annotated[Path, typer.Argument(help="The keyframe of the shot.", show_default=False)],
+    look_image: Annotated[Path, typer.Argument(help="The reference still whose look to take on.", show_default=False)],
+    content: Annotated[str, typer.Option("--content", help="Content weights, one row each: higher keeps more of the keyframe. Both terms start at 1, so useful weights lie around 0.25-4 (not the papers' 10-150).", rich_help_panel=TUNING)] = _weights_text(DEFAULT_CONTENT_WEIGHTS),
+    style: Annotated[str, typer.Option("--style", help="Style weights, one column each: higher takes on more of the look.", rich_help_panel=TUNING)] = _weights_text(DEFAULT_STYLE_WEIGHTS),
+    steps: Annotated[int, typer.Option(min=1, help="Tuning steps per cell (a cell stops earlier on a plateau).", rich_help_panel=TUNING)] = SWEEP_TUNE.steps,
+    size: Annotated[int, typer.Option(min=16, help="Work resolution of every cell's look, long side; kept looks apply at this size.", rich_help_panel=TUNING)] = SWEEP_TUNE.size,
+    seed: Annotated[int, typer.Option(help="Random seed; every cell starts from the same network.", rich_help_panel=TUNING)] = SWEEP_TUNE.seed,
+    net: Annotated[str, typer.Option(help="Network preset: hrnet, hrnet-small or hrnet-wide.", rich_help_panel=TUNING)] = SWEEP_TUNE.net,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for sweep.png, sweep.json and each cell's graded keyframe.", rich_help_panel=OUTPUT)] = Path("hrstyle-sweep"),
+    preview_size: Annotated[int, typer.Option(min=16, help="Long side of each cell's graded keyframe, graded as hrstyle apply does; the figures are measured on it.", rich_help_panel=OUTPUT)] = SweepCfg().preview_size,
+    keep: Annotated[bool, typer.Option("--keep", help="Save every cell's look file (cell_c<content>_s<style>.look.safetensors) for hrstyle apply.", rich_help_panel=OUTPUT)] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a sweep already in the output folder.", rich_help_panel=OUTPUT)] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    vgg_weights: Annotated[Optional[Path], typer.Option(help="A torchvision VGG19 state dict to use instead of the bundled Caffe VGG19.")] = None,
+) -> None:
+    """Tune one small look per pair of content and style weights and compare them on one contact sheet.
+
+    Rows are content weights, columns style weights. Each cell shows the keyframe graded with its look, its style gap (lower = closer to the look), structure (1 = the keyframe's structure kept) and affine residual (lower = more photographic). Pick a cell, then tune at its weights at full size, or apply its kept look.
+    """
+    try:
+        tune_cfg = TuneCfg(steps=steps, size=size, seed=seed, net=net)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    cfg = SweepCfg(parse_weights(content, "--content"), parse_weights(style, "--style"), tune_cfg,
+                   preview_size=preview_size, keep=keep)
+    dev = pick_device(device)
+    with _SweepBar() as bar:
+        try:
+            result = run_sweep(keyframe, look_image, output, cfg, device=dev, vgg_weights=vgg_weights,
+                               overwrite=force, on_step=bar.step, on_cell=bar.cell)
+        except KeyboardInterrupt:
+            bar.progress.stop()
+            fail(f"interrupted; the finished cells' previews{' and looks' if keep else ''} are in {output}",
+                 EXIT_INTERRUPTED)
+    table = Table(title=f"{keyframe.name} → {look_image.name}: {len(result.cells)} looks at {size} px, "
+                        f"{result.seconds:.0f} s on {dev.type}")
+    for name in ("content", "style", "style gap", "structure", "affine", "steps"):
+        table.add_column(name, justify="right")
+    if keep:
+        table.add_column("look file")
+    for c in result.cells:
+        s = c.score
+        row = [f"{c.content_weight:g}", f"{c.style_weight:g}", f"{s.style_gap:.3f}", f"{s.structure_ssim:.3f}",
+               f"{s.affine_residual:.3f}", f"{c.look.meta.steps_done} {c.look.meta.stopped}"]
+        table.add_row(*row, *([str(c.look_path)] if keep else []))
+    out.print(table)
+    out.print(str(result.sheet_path), markup=False)
+    out.print(str(result.json_path), markup=False)
+
+
 @_command()
 def score(
     content: Annotated[Path, typer.Option("--content", help="The ungraded shot or image (folder, pattern, video or still).", show_default=False)],
@@ -240,7 +336,7 @@ def info(
 @_command()
 def apply(
     shot: Annotated[str, typer.Argument(help="The shot: a folder of frames, a pattern (shot.%04d.exr, shot.####.exr), a still or a video.", show_default=False)],
-    look: Annotated[Path, typer.Option("--look", "-l", exists=True, dir_okay=False, help="The look file to apply, from hrstyle tune.", show_default=False)],
+    look: Annotated[Path, typer.Option("--look", "-l", help="The look file to apply, from hrstyle tune.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output folder. Default: <shot>_<look>/ beside the shot.", rich_help_panel=OUTPUT)] = None,
     frames: Annotated[Optional[str], typer.Option("--frames", help="Frames to render, keeping their numbers: 1001-1100, 1001-1100x2, 1001-1010,1020.")] = None,
     ext: Annotated[Optional[str], typer.Option("--ext", help="Output format: exr, png, tif, dpx, jpg, or mov/mp4 for a video. Default: the input's (.mov for a video).", rich_help_panel=OUTPUT)] = None,
@@ -249,6 +345,8 @@ def apply(
     force: Annotated[bool, typer.Option("--force", help="Render from scratch into a folder that holds another render or other files.", rich_help_panel=OUTPUT)] = False,
     dry_run: Annotated[bool, typer.Option("-n", "--dry-run", help="List the files that would be written, and write nothing.", rich_help_panel=OUTPUT)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.", rich_help_panel=OUTPUT)] = False,
+    smooth: Annotated[float, typer.Option("--smooth", min=0.0, max=1.0, help="Temporal smoothing along the optical flow, 0 (off) to 1. Renders frames in order; with --frames it warms up on the frame before the range.", rich_help_panel="Rendering")] = 0.0,
+    flow: Annotated[str, typer.Option("--flow", help="Optical flow for --smooth: dis or farneback.", rich_help_panel="Rendering")] = "dis",
     native: Annotated[bool, typer.Option("--native", help="Run the network at full resolution in tiles (the slow reference) instead of carrying the work-size grade up.", rich_help_panel="Rendering")] = False,
     tile: Annotated[Optional[int], typer.Option("--tile", min=0, help="Tile side for --native, in pixels (0: the whole frame); smaller needs less GPU memory.", rich_help_panel="Rendering")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Frames per batch. Default: 1 on the CPU, by free memory on a GPU.", rich_help_panel="Rendering")] = None,
@@ -256,11 +354,8 @@ def apply(
     precision: Annotated[str, typer.Option(help="Network precision: auto (bf16 on CUDA, else fp32), fp32, bf16 or fp16.", rich_help_panel="Rendering")] = "auto",
 ) -> None:
     """Apply a look to every frame of SHOT. Re-run the same command to resume an interrupted render."""
-    from .frames import format_frame_range
-    from .render import RenderCfg, RenderProgress, default_output_dir, render_shot
-
     cfg = RenderCfg(native=native, device=device, precision=precision, batch_size=batch_size,
-                    **({"tile": tile} if tile is not None else {}))
+                    smooth=SmoothCfg(strength=smooth, flow=flow), **({"tile": tile} if tile is not None else {}))
     target = output or default_output_dir(shot, look)
     source = open_shot(shot, frames)
     progress = Progress(TextColumn("[bold]apply"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]}"),

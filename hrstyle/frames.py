@@ -569,6 +569,7 @@ class Shot:
         is_video: bool = False,
         fps: float | None = None,
         on_disk: frozenset[int] = frozenset(),
+        sequence: list[FrameRef] | None = None,
     ) -> None:
         self.source = source
         self.frames = frames
@@ -576,6 +577,10 @@ class Shot:
         self.is_video = is_video
         self.fps = fps
         self._on_disk = on_disk
+        # Every frame of the source, before any --frames selection: temporal
+        # smoothing warms up on the frames just before a range.
+        self.sequence = frames if sequence is None else sequence
+        self._position = {r.number: i for i, r in enumerate(self.sequence)}
 
     def __repr__(self) -> str:
         kind = "video" if self.is_video else "sequence"
@@ -604,7 +609,13 @@ class Shot:
             is_video=self.is_video,
             fps=self.fps,
             on_disk=self._on_disk,
+            sequence=self.sequence,
         )
+
+    def previous(self, ref: FrameRef) -> FrameRef | None:
+        """The frame before ``ref`` in the whole source (ignoring any selection), if any."""
+        i = self._position.get(ref.number, 0)
+        return self.sequence[i - 1] if i > 0 else None
 
     def read(self, ref: FrameRef) -> Image:
         """Read one frame.

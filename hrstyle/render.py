@@ -35,8 +35,8 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -66,6 +66,7 @@ from .guided import apply_upsampled, fit_affine
 from .imaging import long_side_size, resize
 from .look import LOOK_SUFFIX, Look, file_sha256
 from .net import HRNet
+from .temporal import CoefficientSmoother, SmoothCfg
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MANIFEST_NAME = "hrstyle-manifest.json"
@@ -101,6 +102,7 @@ class RenderCfg:
     # the input. 1e-3 halves the slopes where the local standard deviation is
     # 0.03 (8 code values): below that the network's change is mostly an offset.
     eps: float = 1e-3
+    smooth: SmoothCfg = SmoothCfg(strength=0.0)  # flow-guided temporal smoothing; strength 0 = off
     precision: str = "auto"        # network activations: auto = bf16/fp16 on CUDA, fp32 elsewhere
     compile: bool = False          # torch.compile the network; costs time before the first frame
     device: str = "auto"
@@ -116,6 +118,8 @@ class RenderCfg:
             raise InputError(f"guided radius: expected an integer >= 1, got {self.radius!r}")
         if not (self.eps > 0 and math.isfinite(self.eps)):
             raise InputError(f"guided eps: expected a number > 0, got {self.eps!r}")
+        if self.native and self.smooth.strength > 0:
+            raise InputError("--smooth works on the guided path's colour transform; drop --native or --smooth")
         if self.precision not in PRECISIONS:
             raise InputError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
 
@@ -254,11 +258,27 @@ def _feather(span: slice, n: int, pad: int, device: torch.device) -> Tensor:
     return torch.minimum(rise, fall).clamp(max=1.0)
 
 
-def grade_batch(look: Look, frames: Tensor, cfg: RenderCfg) -> Tensor:
+# A frame and the one before it in the shot (None for the first): what temporal smoothing may blend.
+Link = tuple[int | None, int]
+
+
+def smooth_grade(smoother: CoefficientSmoother, links: Sequence[Link], work_in: Tensor, A: Tensor,
+                 b: Tensor) -> tuple[Tensor, Tensor]:
+    """`fit_grade`'s coefficients for consecutive frames, each blended with its
+    predecessor's along the flow (temporal.CoefficientSmoother), in order."""
+    batch, _, _, h, w = A.shape
+    packed = torch.cat([A.reshape(batch, 9, h, w), b], dim=1)
+    smoothed = torch.cat([smoother(link, work_in[i : i + 1], packed[i : i + 1]) for i, link in enumerate(links)])
+    return smoothed[:, :9].reshape(batch, 3, 3, h, w), smoothed[:, 9:]
+
+
+def grade_batch(look: Look, frames: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None,
+                links: Sequence[Link] = ()) -> Tensor:
     """Grade (B,3,H,W) float32 frames (RGB as read: [0,1] for integer formats).
 
     Runs on the device of ``look.net`` (see `prepare_look`) and returns
-    (B,3,H,W) float32 there, unclipped.
+    (B,3,H,W) float32 there, unclipped. With a ``smoother``, ``links`` names
+    each frame and its predecessor, and frames must come in shot order.
 
     >>> look = load_look("teal.look.safetensors")  # doctest: +SKIP
     >>> grade_batch(look, torch.rand(2, 3, 540, 960), RenderCfg()).shape  # doctest: +SKIP
@@ -271,7 +291,10 @@ def grade_batch(look: Look, frames: Tensor, cfg: RenderCfg) -> Tensor:
         if cfg.native:
             return run_native_tiled(look.net, full, cfg)
         work_in = to_work_size(full, look)
-        return carry_to_full_res(full, work_in, run_network(look.net, work_in, cfg), cfg)
+        A, b = fit_grade(work_in, run_network(look.net, work_in, cfg), cfg)
+        if smoother is not None:
+            A, b = smooth_grade(smoother, links, work_in, A, b)
+        return apply_grade(full, A, b)
 
 
 def auto_batch_size(device: torch.device, height: int, width: int) -> int:
@@ -284,7 +307,8 @@ def auto_batch_size(device: torch.device, height: int, width: int) -> int:
     return int(max(1, min(_MAX_AUTO_BATCH, free // 2 // (height * width * 4 * _PLANES_PER_FRAME))))
 
 
-def grade_frames(look: Look, frames: Tensor, cfg: RenderCfg, batch_size: int) -> tuple[Tensor, int]:
+def grade_frames(look: Look, frames: Tensor, cfg: RenderCfg, batch_size: int,
+                 smoother: CoefficientSmoother | None = None, links: Sequence[Link] = ()) -> tuple[Tensor, int]:
     """`grade_batch` over ``frames`` in chunks of ``batch_size``, halving the chunk
     on CUDA out-of-memory. Returns the graded frames on the CPU and the batch
     size that fitted, for the next call.
@@ -295,11 +319,14 @@ def grade_frames(look: Look, frames: Tensor, cfg: RenderCfg, batch_size: int) ->
     graded: list[Tensor] = []
     while len(graded) < len(frames):
         start = len(graded)
+        state = smoother.state if smoother is not None else None
         try:
-            graded.extend(grade_batch(look, frames[start : start + batch_size], cfg).cpu())
+            chunk = slice(start, start + batch_size)
+            graded.extend(grade_batch(look, frames[chunk], cfg, smoother, links[chunk]).cpu())
             continue
         except torch.cuda.OutOfMemoryError:
-            pass
+            if smoother is not None:
+                smoother.state = state  # the retried frames must see the same predecessor
         # Out of the except block, so the failed batch's tensors are freed first.
         torch.cuda.empty_cache()
         if batch_size == 1:
@@ -428,7 +455,8 @@ def pixel_options(cfg: RenderCfg, look: Look, ext: str | None, bit_depth: str | 
     }
     if cfg.native:
         return options | {"tile": cfg.tile, "tile_pad": cfg.tile_pad}
-    return options | {"radius": guided_radius(cfg, tuple(look.meta.work_size)), "eps": cfg.eps}
+    smooth = asdict(cfg.smooth) if cfg.smooth.strength > 0 else None
+    return options | {"radius": guided_radius(cfg, tuple(look.meta.work_size)), "eps": cfg.eps, "smooth": smooth}
 
 
 @dataclass(frozen=True)
@@ -563,10 +591,31 @@ def render_shot(
         sink: _FileSink | _VideoSink = _VideoSink(outputs.video, manifest)
     else:
         sink = _FileSink(outputs.paths, manifest, bit_depth)
-    run = _Run(look, cfg, sink, manifest, on_progress)
-    run.stream(shot.subset(todo), skip_bad_frames)
+    frames, warmup = _with_warmup(shot, todo) if cfg.smooth.strength > 0 else (todo, frozenset())
+    run = _Run(look, cfg, sink, manifest, on_progress, warmup)
+    run.stream(shot.subset(frames), skip_bad_frames)
     return RenderReport(out_dir, manifest.path, outputs.files(run.written), len(run.written),
                         len(shot) - len(todo), run.bad, time.perf_counter() - start)
+
+
+def _with_warmup(shot: Shot, todo: list[FrameRef]) -> tuple[list[FrameRef], frozenset[int]]:
+    """``todo`` with each frame's predecessor put before it where that is not rendered
+    itself, so smoothing at the start of a range, a resumed run or a farm chunk sees
+    exactly what a whole run would (the smoother looks one frame back)."""
+    wanted = {ref.number for ref in todo}
+    frames: list[FrameRef] = []
+    warmup: set[int] = set()
+    for ref in todo:
+        prev = shot.previous(ref)
+        if prev is not None and prev.number not in wanted and (not frames or frames[-1].number != prev.number):
+            frames.append(prev)
+            warmup.add(prev.number)
+        frames.append(ref)
+    return frames, frozenset(warmup)
+
+
+def _number(ref: FrameRef | None) -> int | None:
+    return None if ref is None else ref.number
 
 
 def _refuse_foreign_files(out_dir: Path, outputs: _Outputs) -> None:
@@ -653,8 +702,10 @@ class _Run:
     """One render's moving parts: decode thread -> grading here -> writer thread."""
 
     def __init__(self, look: Look, cfg: RenderCfg, sink: _FileSink | _VideoSink, manifest: Manifest,
-                 on_progress: ProgressCallback | None) -> None:
+                 on_progress: ProgressCallback | None, warmup: frozenset[int] = frozenset()) -> None:
         self.look, self.cfg, self.sink, self.manifest, self.on_progress = look, cfg, sink, manifest, on_progress
+        self.warmup = warmup  # frames graded only to prime the smoother, never written
+        self.smoother = CoefficientSmoother(cfg.smooth) if cfg.smooth.strength > 0 else None
         self.device = _device_of(look.net)
         # Deep enough for one batch in flight and the next filling.
         self.depth = 2 * (cfg.batch_size or (_MAX_AUTO_BATCH if self.device.type == "cuda" else 1))
@@ -665,7 +716,8 @@ class _Run:
 
     def stream(self, shot: Shot, skip_bad_frames: bool) -> None:
         """Grade and write every frame of ``shot``; the manifest is saved however it ends."""
-        self.total, self.start = len(shot), time.perf_counter()
+        self.total, self.start = len(shot) - len(self.warmup), time.perf_counter()
+        self.shot = shot
         self._report()
         reader = _Prefetch(_decoded(shot, skip_bad_frames), self.depth, "hrstyle-decode")
         writer = _Consumer(self._write, self.depth, "hrstyle-encode")
@@ -704,9 +756,11 @@ class _Run:
 
     def _grade_pending(self, pending: list[tuple[FrameRef, Image]], batch_size: int, writer: _Consumer) -> int:
         frames = torch.cat([to_tensor(image.pixels) for _, image in pending])
-        graded, batch_size = grade_frames(self.look, frames, self.cfg, batch_size)
+        links = [(_number(self.shot.previous(ref)), ref.number) for ref, _ in pending]
+        graded, batch_size = grade_frames(self.look, frames, self.cfg, batch_size, self.smoother, links)
         for (ref, image), out in zip(pending, graded):
-            writer.put(_Graded(ref, to_pixels(out), image.alpha, image.spec))
+            if ref.number not in self.warmup:
+                writer.put(_Graded(ref, to_pixels(out), image.alpha, image.spec))
         return batch_size
 
     def _write(self, item: _Graded | _Bad) -> None:

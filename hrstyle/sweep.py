@@ -88,12 +88,7 @@ class SweepCfg:
         return len(self.content_weights), len(self.style_weights)
 
 
-def cell_name(content_weight: float, style_weight: float) -> str:
-    """File stem of a cell, e.g. ``cell_c0.5_s2``."""
-    return f"cell_c{content_weight:g}_s{style_weight:g}"
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: cells hold arrays; two cells are equal only when they are one
 class SweepCell:
     """One tuned look of the grid, its graded keyframe and its figures."""
 
@@ -109,7 +104,16 @@ class SweepCell:
 
     @property
     def name(self) -> str:
-        return cell_name(self.content_weight, self.style_weight)
+        """The stem of this cell's files, e.g. ``cell_c0.5_s2``."""
+        return f"cell_c{self.content_weight:g}_s{self.style_weight:g}"
+
+    @property
+    def preview_file(self) -> str:
+        return f"{self.name}.png"
+
+    @property
+    def look_file(self) -> str:
+        return f"{self.name}{LOOK_SUFFIX}"
 
     @property
     def title(self) -> str:
@@ -129,7 +133,7 @@ class SweepCell:
             "style_weight": self.style_weight, "style_gap": self.score.style_gap,
             "style_per_layer": self.score.style_per_layer, "structure_ssim": self.score.structure_ssim,
             "affine_residual": self.score.affine_residual, "steps_done": meta.steps_done, "stopped": meta.stopped,
-            "final_losses": meta.final_losses, "seconds": round(self.seconds, 3), "preview": f"{self.name}.png",
+            "final_losses": meta.final_losses, "seconds": round(self.seconds, 3), "preview": self.preview_file,
             "look_file": self.look_path.name if self.look_path else None,
         }
 
@@ -214,9 +218,8 @@ class _Shared:
     scorer: StillScorer
 
 
-def _prepare(keyframe: Path, look_image: Path, out_dir: Path, cfg: SweepCfg, device: torch.device,
-             vgg_weights: str | Path | None) -> _Shared:
-    key_t, look_t = to_tensor(read_image(keyframe).pixels), to_tensor(read_image(look_image).pixels)
+def _prepare(keyframe: Path, look_image: Path, key_t: Tensor, look_t: Tensor, out_dir: Path, cfg: SweepCfg,
+             device: torch.device, vgg_weights: str | Path | None) -> _Shared:
     vgg = VGGFeatures(weights=vgg_weights).to(device)
     targets = make_targets(vgg, prepare(key_t, cfg.tune.size, device), prepare(look_t, cfg.tune.size, device))
     preview_in = resize_long_side(key_t, cfg.preview_size)
@@ -226,27 +229,28 @@ def _prepare(keyframe: Path, look_image: Path, out_dir: Path, cfg: SweepCfg, dev
     return _Shared(keyframe, look_image, out_dir, cfg, device, vgg, targets, key_t, look_t, preview_in, scorer)
 
 
-def _run_cell(shared: _Shared, index: int, row: int, col: int, on_step: Callable[[SweepProgress], None] | None
-              ) -> SweepCell:
+def _run_cell(shared: _Shared, index: int, on_step: Callable[[SweepProgress], None] | None) -> SweepCell:
     start = time.perf_counter()
     cfg = shared.cfg
+    rows, cols = cfg.shape
+    row, col = divmod(index, cols)
     cw, sw = cfg.content_weights[row], cfg.style_weights[col]
     tune_cfg = replace(cfg.tune, content_weight=cw, style_weight=sw)
     report = None if on_step is None else (
-        lambda stats, _image: on_step(SweepProgress(index, len(cfg.content_weights) * len(cfg.style_weights),
-                                                    cw, sw, tune_cfg.steps, stats)))
+        lambda stats, _image: on_step(SweepProgress(index, rows * cols, cw, sw, tune_cfg.steps, stats)))
     result = tune(shared.key_t, shared.look_t, tune_cfg, device=shared.device, vgg=shared.vgg,
                   targets=shared.targets, on_step=report)
     if result.stopped == "interrupted":
         raise KeyboardInterrupt
-    meta = look_meta(result, shared.keyframe, shared.look_image, shared.vgg.weights_id)
-    name = cell_name(cw, sw)
-    look_path = shared.out_dir / f"{name}{LOOK_SUFFIX}" if cfg.keep else None
-    look = Look(result.net, meta, save_look(look_path, result.net, meta) if look_path else "")
+    look = Look(result.net, look_meta(result, shared.keyframe, shared.look_image, shared.vgg.weights_id), sha256="")
     graded = grade_batch(look, shared.preview_in, RenderCfg()).clamp(0, 1)
-    write_preview(shared.out_dir / f"{name}.png", graded)
     preview = to_pixels(graded)
-    return SweepCell(row, col, cw, sw, look, preview, shared.scorer(preview), time.perf_counter() - start, look_path)
+    cell = SweepCell(row, col, cw, sw, look, preview, shared.scorer(preview), seconds=0.0)
+    write_preview(shared.out_dir / cell.preview_file, graded)
+    if cfg.keep:
+        path = shared.out_dir / cell.look_file
+        cell = replace(cell, look=save_cell_look(cell, path), look_path=path)
+    return replace(cell, seconds=time.perf_counter() - start)
 
 
 def run_sweep(keyframe: str | Path, look_image: str | Path, out_dir: str | Path, cfg: SweepCfg = SweepCfg(), *,
@@ -263,8 +267,11 @@ def run_sweep(keyframe: str | Path, look_image: str | Path, out_dir: str | Path,
     tuning step, ``on_cell`` after every cell. Ctrl-C stops the sweep (looks
     already kept stay) and re-raises KeyboardInterrupt.
 
+    Each cell's look is the one `tune` makes from the same files and settings.
+
     Raises:
         ImageReadError: an unreadable keyframe or look image.
+        ShapeError: a keyframe or look image too small to tune on.
         OutputError: ``out_dir`` holds a sweep, or cannot be written.
     """
     start = time.perf_counter()
@@ -272,21 +279,22 @@ def run_sweep(keyframe: str | Path, look_image: str | Path, out_dir: str | Path,
     json_path, sheet_path = out_dir / JSON_NAME, out_dir / SHEET_NAME
     if json_path.exists() and not overwrite:
         raise OutputError(f"{out_dir}: holds a sweep already; pass --force to overwrite it or -o to choose another folder")
-    shared = _prepare(keyframe, look_image, out_dir, cfg, device, vgg_weights)
+    key_t, look_t = (to_tensor(read_image(path).pixels) for path in (keyframe, look_image))
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(describe_os_error(json_path, exc)) from None
     check_writable(json_path)
+    shared = _prepare(keyframe, look_image, key_t, look_t, out_dir, cfg, device, vgg_weights)
 
-    # Cells run one after another on every device. On the CPU torch already
-    # spreads one tune over all cores. On a GPU, tunes in threads would overlap
-    # a little, but tune() seeds the global RNG and catches Ctrl-C, which
-    # threads would share; a cell at sweep size takes seconds there anyway.
-    rows, cols = cfg.shape
-    cells = []
-    for index in range(rows * cols):
-        cells.append(_run_cell(shared, index, *divmod(index, cols), on_step))
+    # Cells run one after another. On the CPU torch already spreads one tune
+    # over all cores, so cells side by side would only share them. On a GPU
+    # small tunes could overlap, but tune() seeds the global RNG and catches
+    # Ctrl-C, both process-wide, so concurrent cells would no longer each be
+    # exactly the look `hrstyle tune` makes with the same settings.
+    cells: list[SweepCell] = []
+    for index in range(cfg.shape[0] * cfg.shape[1]):
+        cells.append(_run_cell(shared, index, on_step))
         if on_cell is not None:
             on_cell(cells[-1])
 

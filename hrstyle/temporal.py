@@ -15,7 +15,7 @@ brings frame t-1 to frame t, and ``compute_flow(next, prev)`` the forward flow f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Hashable, Literal
 
 import cv2
 import numpy as np
@@ -143,30 +143,42 @@ class CoefficientSmoother:
     frame's own pixels always carry its detail (output = A·I + b), so a
     mis-tracked region can at worst take a slightly stale colour, never a
     ghost of last frame's edges. The coefficients are smooth, low-resolution
-    fields, so warping them is robust and cheap. Only the previous frame is
-    kept; frames must arrive in order.
+    fields, so warping them is robust and cheap.
+
+    The blend uses the previous frame's *unsmoothed* coefficients (a two-tap
+    filter, not a recursive one): a frame's result then depends on itself and
+    its predecessor only, so a render that starts mid-shot (a farm chunk, a
+    resumed run) matches a whole run exactly after warming up on one frame.
+
+    Each call names its frame and the frame before it (``link``); the blend
+    happens only when that predecessor is the frame seen last, so gaps, jumps
+    and restarts never blend unrelated frames.
     """
 
     def __init__(self, cfg: SmoothCfg = SmoothCfg()):
         self.cfg = cfg
-        self._prev: tuple[np.ndarray, Tensor] | None = None
+        self.state: tuple[Hashable, np.ndarray, Tensor] | None = None  # (frame, gray, raw coeffs) seen last
         self.cuts = 0
 
-    def reset(self) -> None:
-        self._prev = None
+    def __call__(self, link: tuple[Hashable | None, Hashable], guide: Tensor, coeffs: Tensor) -> Tensor:
+        """``link``: (previous frame, this frame); ``guide``: (1,3,h,w) work-size input frame;
+        ``coeffs``: (1,C,h,w). Returns the smoothed coeffs."""
+        previous, current = link
+        gray, raw = gray_u8(guide), coeffs.float()
+        out = raw
+        follows = previous is not None and self.state is not None and self.state[0] == previous
+        if self.cfg.strength > 0 and follows:
+            _, prev_gray, prev_raw = self.state
+            if prev_gray.shape == gray.shape:
+                out = self._blend(prev_gray, prev_raw, gray, raw)
+        self.state = (current, gray, raw)
+        return out
 
-    def __call__(self, guide: Tensor, coeffs: Tensor) -> Tensor:
-        """``guide``: (1,3,h,w) work-size input frame; ``coeffs``: (1,C,h,w). Returns the smoothed coeffs."""
-        gray = gray_u8(guide)
-        if self.cfg.strength > 0 and self._prev is not None and self._prev[0].shape == gray.shape:
-            prev_gray, prev_coeffs = self._prev
-            flow_b = compute_flow(prev_gray, gray, self.cfg.flow)
-            trusted = occlusion_mask(flow_b, compute_flow(gray, prev_gray, self.cfg.flow))
-            if trusted.mean() < self.cfg.cut_fraction:
-                self.cuts += 1
-            else:
-                weight = torch.from_numpy(trusted.astype(np.float32)).to(coeffs.device)[None, None]
-                weight = weight * self.cfg.strength
-                coeffs = torch.lerp(coeffs.float(), warp_tensor(prev_coeffs, flow_b), weight)
-        self._prev = (gray, coeffs)
-        return coeffs
+    def _blend(self, prev_gray: np.ndarray, prev_raw: Tensor, gray: np.ndarray, raw: Tensor) -> Tensor:
+        flow_b = compute_flow(prev_gray, gray, self.cfg.flow)
+        trusted = occlusion_mask(flow_b, compute_flow(gray, prev_gray, self.cfg.flow))
+        if trusted.mean() < self.cfg.cut_fraction:
+            self.cuts += 1
+            return raw
+        weight = torch.from_numpy(trusted.astype(np.float32)).to(raw.device)[None, None] * self.cfg.strength
+        return torch.lerp(raw, warp_tensor(prev_raw, flow_b), weight)

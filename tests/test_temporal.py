@@ -104,8 +104,8 @@ def test_smoothing_damps_coefficient_flicker_along_the_flow(pair):
     base = torch.ones(1, 12, *pair[0].shape)
     noisy = [base + 0.2 * torch.randn_like(base) for _ in range(2)]
     smoother = CoefficientSmoother(SmoothCfg(strength=0.5))
-    smoother(first, noisy[0])
-    out = smoother(second, noisy[1])
+    smoother((None, 1), first, noisy[0])
+    out = smoother((1, 2), second, noisy[1])
     inner = (..., slice(16, -16), slice(16, -16))
     assert (out - base)[inner].std() < 0.85 * (noisy[1] - base)[inner].std()
     assert smoother.cuts == 0
@@ -115,12 +115,29 @@ def test_strength_zero_and_scene_cuts_leave_coefficients_alone(pair):
     first, second = _frames(pair)
     coeffs = [torch.rand(1, 12, *pair[0].shape) for _ in range(2)]
     off = CoefficientSmoother(SmoothCfg(strength=0.0))
-    off(first, coeffs[0])
-    assert torch.equal(off(second, coeffs[1]), coeffs[1])
+    off((None, 1), first, coeffs[0])
+    assert torch.equal(off((1, 2), second, coeffs[1]), coeffs[1])
     cut = CoefficientSmoother()
-    cut(first, coeffs[0])
+    cut((None, 1), first, coeffs[0])
     unrelated = torch.from_numpy(np.random.default_rng(0).random(first.shape, dtype=np.float32))
-    assert torch.equal(cut(unrelated, coeffs[1]), coeffs[1]) and cut.cuts == 1
+    assert torch.equal(cut((1, 2), unrelated, coeffs[1]), coeffs[1]) and cut.cuts == 1
+
+
+def test_only_the_named_predecessor_is_blended(pair):
+    # Frame 3 follows 2, but the smoother last saw 1 (2 was skipped): no blend.
+    first, second = _frames(pair)
+    coeffs = [torch.rand(1, 12, *pair[0].shape) for _ in range(2)]
+    smoother = CoefficientSmoother()
+    smoother((None, 1), first, coeffs[0])
+    assert torch.equal(smoother((2, 3), second, coeffs[1]), coeffs[1])
+    # The blend only ever uses the raw coefficients of the frame before, so the same two
+    # frames give the same result whatever came earlier: chunks can warm up on one frame.
+    fresh = CoefficientSmoother()
+    fresh((None, 1), first, coeffs[0])
+    again = CoefficientSmoother()
+    again((None, 0), second, coeffs[1])
+    again((0, 1), first, coeffs[0])
+    assert torch.equal(fresh((1, 2), second, coeffs[1]), again((1, 2), second, coeffs[1]))
 
 
 def test_smooth_cfg_validates():
