@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hrstyle import render
+from hrstyle import cli
 from hrstyle.cli import app
 from hrstyle.look import save_look
 
+from conftest import assert_one_line_error
 from test_render import MANIFEST_NAME, make_look, manifest, visible_files, write_sequence
 
 runner = CliRunner()
@@ -38,13 +39,6 @@ def plates(tmp_path: Path) -> Path:
 
 def _apply(*args: object):
     return runner.invoke(app, ["apply", *map(str, args)])
-
-
-def _assert_one_line_error(result, code: int, fragment: str) -> None:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("hrstyle: error:") and fragment in lines[0], result.output
 
 
 def test_apply_writes_beside_the_shot_and_resumes(tmp_path, plates, look_file):
@@ -82,19 +76,19 @@ def test_dry_run_lists_the_outputs_and_writes_nothing(tmp_path, plates, look_fil
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, plates, look_file, args, fragment):
     filled = [a.format(tmp=tmp_path, plates=plates) for a in args]
-    _assert_one_line_error(_apply(*filled, "--look", look_file), 2, fragment)
+    assert_one_line_error(_apply(*filled, "--look", look_file), 2, fragment)
 
 
 def test_not_a_look_file(tmp_path, plates):
     (tmp_path / "fake.look.safetensors").write_bytes(b"\0" * 64)
-    _assert_one_line_error(_apply(plates, "--look", tmp_path / "fake.look.safetensors"), 2, "was it saved by hrstyle tune?")
+    assert_one_line_error(_apply(plates, "--look", tmp_path / "fake.look.safetensors"), 2, "was it saved by hrstyle tune?")
 
 
 def test_a_corrupt_frame_names_it_or_is_skipped_and_reported(tmp_path, plates, look_file):
     bad = plates / "s.1002.png"
     bad.write_bytes(bad.read_bytes()[:300])
     out = tmp_path / "out"
-    _assert_one_line_error(_apply(plates, "--look", look_file, "-o", out), 2, f"{bad}: truncated or corrupt")
+    assert_one_line_error(_apply(plates, "--look", look_file, "-o", out), 2, f"{bad}: truncated or corrupt")
 
     result = _apply(plates, "--look", look_file, "-o", out, "--skip-bad-frames", "--json")
     assert result.exit_code == 0, result.output
@@ -105,15 +99,15 @@ def test_a_corrupt_frame_names_it_or_is_skipped_and_reported(tmp_path, plates, l
 
 def test_mixed_sizes_exit_code_2(tmp_path, plates, look_file):
     write_sequence(plates, "s.{:04d}.png", [1004], step=16)
-    _assert_one_line_error(_apply(plates, "--look", look_file, "-o", tmp_path / "out"), 2, "frame 1004 is 60x34")
+    assert_one_line_error(_apply(plates, "--look", look_file, "-o", tmp_path / "out"), 2, "frame 1004 is 60x34")
 
 
 def test_ctrl_c_exits_130_with_a_hint_to_resume(tmp_path, plates, look_file, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(render, "render_shot", interrupted)
-    _assert_one_line_error(_apply(plates, "--look", look_file, "-o", tmp_path / "out"), 130, "run the same command")
+    monkeypatch.setattr(cli, "render_shot", interrupted)
+    assert_one_line_error(_apply(plates, "--look", look_file, "-o", tmp_path / "out"), 130, "run the same command")
 
 
 def test_sigkill_mid_render_then_rerun_is_byte_identical_to_a_clean_run(tmp_path, look_file):

@@ -3,7 +3,6 @@
 import json
 import pickle
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from hrstyle.cli import app
 from hrstyle.frames import FrameSpec, write_image
 from hrstyle.look import load_look
 
-from conftest import SAMPLES
+from conftest import SAMPLES, assert_one_line_error
 
 runner = CliRunner()
 QUICK = ["--steps", "2", "--size", "32", "--net", "hrnet-small"]
@@ -34,13 +33,6 @@ def _tune(*args):
     return runner.invoke(app, ["tune", *map(str, args), *QUICK])
 
 
-def _assert_one_line_error(result, code, fragment):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("hrstyle: error:") and fragment in lines[0], result.output
-
-
 def test_tune_writes_a_look_beside_the_keyframe_and_info_reads_it(tmp_path):
     key = shutil.copy(SAMPLES / "keyframe.png", tmp_path / "kf.png")
     result = _tune(key, SAMPLES / "look.jpg")
@@ -53,7 +45,7 @@ def test_tune_writes_a_look_beside_the_keyframe_and_info_reads_it(tmp_path):
     meta = json.loads(info.stdout)
     assert meta["sha256"] == look.sha256 and meta["net_cfg"]["width"] == 8
     # refuses to overwrite without --force
-    _assert_one_line_error(_tune(key, SAMPLES / "look.jpg"), 2, "--force")
+    assert_one_line_error(_tune(key, SAMPLES / "look.jpg"), 2, "--force")
     assert runner.invoke(app, ["tune", str(key), str(SAMPLES / "look.jpg"), *QUICK, "--force"]).exit_code == 0
 
 
@@ -93,38 +85,27 @@ def test_bad_keyframe_is_one_line_exit_2_and_writes_nothing(tmp_path, make, frag
     bad = make(tmp_path)
     out = tmp_path / "out.look.safetensors"
     before = sorted(p.name for p in tmp_path.iterdir())
-    _assert_one_line_error(_tune(bad, SAMPLES / "look.jpg", "-o", out), 2, fragment)
+    assert_one_line_error(_tune(bad, SAMPLES / "look.jpg", "-o", out), 2, fragment)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
-
-
-@pytest.fixture
-def immutable_dir(tmp_path):
-    """A folder even root cannot write into (chattr +i), or a skip where the filesystem lacks it."""
-    folder = tmp_path / "locked"
-    folder.mkdir()
-    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
-        pytest.skip("chattr +i is not available here")
-    yield folder
-    subprocess.run(["chattr", "-i", str(folder)], check=True)
 
 
 def test_unwritable_output_folder_fails_before_tuning(immutable_dir):
     result = _tune(SAMPLES / "keyframe.png", SAMPLES / "look.jpg", "-o", immutable_dir / "a.look.safetensors")
-    _assert_one_line_error(result, 2, "not writable")
+    assert_one_line_error(result, 2, "not writable")
     assert not list(immutable_dir.iterdir())
 
 
 def test_look_files_of_the_wrong_kind_are_refused(tmp_path):
     fake = tmp_path / "evil.safetensors"
     fake.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
-    _assert_one_line_error(runner.invoke(app, ["info", str(fake)]), 2, "not a look file")
+    assert_one_line_error(runner.invoke(app, ["info", str(fake)]), 2, "not a look file")
 
     good = tmp_path / "good.look.safetensors"
     assert _tune(SAMPLES / "keyframe.png", SAMPLES / "look.jpg", "-o", good).exit_code == 0
     data = good.read_bytes().replace(b'\\"format_version\\": 1', b'\\"format_version\\": 9')
     future = tmp_path / "future.look.safetensors"
     future.write_bytes(data)
-    _assert_one_line_error(runner.invoke(app, ["info", str(future)]), 2, "newer than this hrstyle")
+    assert_one_line_error(runner.invoke(app, ["info", str(future)]), 2, "newer than this hrstyle")
 
 
 def test_ctrl_c_saves_the_look_so_far_and_exits_130(tmp_path, monkeypatch):
@@ -151,7 +132,7 @@ def test_bad_option_values_are_usage_errors(tmp_path):
     assert result.exit_code == 2
     result = runner.invoke(app, ["tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"),
                                  "-o", str(tmp_path / "a.safetensors"), "--net", "resnet"])
-    _assert_one_line_error(result, 2, "unknown network")
+    assert_one_line_error(result, 2, "unknown network")
 
 
 def test_demo_writes_look_and_contact_sheet(tmp_path):

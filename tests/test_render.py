@@ -146,7 +146,7 @@ def test_batches_grade_like_single_frames():
 def test_cuda_out_of_memory_halves_the_batch(monkeypatch):
     sizes = []
 
-    def grade(look, frames, cfg):
+    def grade(look, frames, cfg, smoother=None, links=()):
         sizes.append(len(frames))
         if len(frames) > 1:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
@@ -159,7 +159,7 @@ def test_cuda_out_of_memory_halves_the_batch(monkeypatch):
     assert batch_size == 1 and sizes == [3, 2, 1, 1, 1]
     torch.testing.assert_close(out, frames + 1)
 
-    def always_out_of_memory(look, frames, cfg):
+    def always_out_of_memory(look, frames, cfg, smoother=None, links=()):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
     monkeypatch.setattr(render, "grade_batch", always_out_of_memory)
