@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import resource
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +36,6 @@ def timed(samples: list[float], device: torch.device = torch.device("cpu")) -> I
     yield
     sync(device)
     samples.append(time.perf_counter() - start)
-
-
-def median(samples: Sequence[float]) -> float:
-    return statistics.median(samples)
 
 
 def peak_rss_mb() -> float:
@@ -71,6 +66,8 @@ def machine_info() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)),
         "torch_threads": torch.get_num_threads(),
+        # Spin-waiting OpenMP threads on a busy machine can slow small ops 10x: say how it was set.
+        "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")},
         "load_average_1min": round(os.getloadavg()[0], 2),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -82,6 +79,8 @@ def machine_info() -> dict[str, Any]:
 
 @dataclass
 class Table:
+    """A titled markdown table; floats are shown to 3 significant digits (the JSON keeps them all)."""
+
     title: str
     headers: Sequence[str]
     rows: Sequence[Sequence[Any]]

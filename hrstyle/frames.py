@@ -73,6 +73,7 @@ _FORMAT_DEPTHS = {
 }
 _INT_BITS = {"uint8": 8, "uint10": 10, "uint12": 12, "uint16": 16}
 _HALF_MAX = 65504.0
+_PNG_COMPRESSION = 3
 _MAX_RANGE_FRAMES = 1_000_000
 _REEXPORT = "re-export it"
 _REEXPORT_FRAME = "re-export the frame or pass --skip-bad-frames"
@@ -351,6 +352,10 @@ def _output_spec(
         out.attribute("oiio:UnassociatedAlpha", 1)
     if depth in ("uint10", "uint12"):
         out.attribute("oiio:BitsPerSample", _INT_BITS[depth])
+    if file_format == "png":
+        # zlib level 3 writes a 1080p frame 3x faster than OIIO's 6 for ~10% more bytes;
+        # PNG writing was the slowest step of a render.
+        out.attribute("png:compressionLevel", _PNG_COMPRESSION)
     for name, value in spec.attributes.items():
         if name == "compression" and file_format != spec.format:
             continue  # "piz" means nothing to a PNG writer

@@ -37,15 +37,19 @@ from .render import RenderCfg, grade_batch
 from .sheet import contact_sheet
 from .tune import StepStats, TuneCfg, look_meta, prepare, tune
 
-# Weights are relative to terms that each start at 1 (see tune.py), so the
+# Both loss terms start at 1 (see tune.py), so weights are relative and the
 # useful range is about 0.25-4; the papers' 10/50/150 would mean "all content".
 DEFAULT_CONTENT_WEIGHTS = (0.5, 1.0, 2.0)
 DEFAULT_STYLE_WEIGHTS = (0.5, 1.0, 2.0)
-# Small looks: a 3x3 grid of these takes minutes on a GPU; see README for CPU times.
-SWEEP_TUNE = TuneCfg(steps=100, size=256)
+SWEEP_TUNE = TuneCfg(steps=100, size=256)  # small looks, to compare; tune the chosen weights at full size
 SHEET_NAME = "sweep.png"
 JSON_NAME = "sweep.json"
 JSON_FORMAT_VERSION = 1
+
+
+def _valid_weights(weights: tuple[float, ...]) -> bool:
+    """One or more distinct finite numbers >= 0 (a repeated weight would overwrite its twin's files)."""
+    return bool(weights) and len(set(weights)) == len(weights) and all(math.isfinite(w) and w >= 0 for w in weights)
 
 
 def parse_weights(text: str, option: str = "weights") -> tuple[float, ...]:
@@ -58,8 +62,8 @@ def parse_weights(text: str, option: str = "weights") -> tuple[float, ...]:
         weights = tuple(float(part) for part in text.split(","))
     except ValueError:
         weights = ()
-    if not weights or not all(math.isfinite(w) and w >= 0 for w in weights):
-        raise InputError(f"{option} {text!r}: expected comma-separated numbers >= 0, like 0.5,1,2")
+    if not _valid_weights(weights):
+        raise InputError(f"{option} {text!r}: expected distinct comma-separated numbers >= 0, like 0.5,1,2")
     return weights
 
 
@@ -76,8 +80,8 @@ class SweepCfg:
 
     def __post_init__(self) -> None:
         for name, weights in (("content weights", self.content_weights), ("style weights", self.style_weights)):
-            if not weights or not all(math.isfinite(w) and w >= 0 for w in weights):
-                raise InputError(f"{name}: expected one or more numbers >= 0, got {weights!r}")
+            if not _valid_weights(weights):
+                raise InputError(f"{name}: expected one or more distinct numbers >= 0, got {weights!r}")
         if self.preview_size < 16 or self.cell_width < 16:
             raise InputError(f"preview size and cell width: expected >= 16 px, got {self.preview_size} "
                              f"and {self.cell_width}")
@@ -154,12 +158,6 @@ class SweepResult:
         """The cells as the contact sheet shows them: one list per content weight."""
         cols = len(self.cfg.style_weights)
         return [self.cells[i : i + cols] for i in range(0, len(self.cells), cols)]
-
-    def cell(self, content_weight: float, style_weight: float) -> SweepCell:
-        for c in self.cells:
-            if (c.content_weight, c.style_weight) == (content_weight, style_weight):
-                return c
-        raise InputError(f"no cell with content {content_weight:g} and style {style_weight:g} in this sweep")
 
     def to_dict(self) -> dict[str, Any]:
         tune = {k: v for k, v in asdict(self.cfg.tune).items() if k not in ("content_weight", "style_weight")}

@@ -149,7 +149,7 @@ def test_an_existing_sweep_is_kept_without_force(grid):
 
 def test_weights_parse_and_configs_check_them():
     assert parse_weights("0.5, 1,2") == (0.5, 1.0, 2.0)
-    for bad in ("", "1,,2", "a", "inf", "-0.5"):
+    for bad in ("", "1,,2", "a", "inf", "-0.5", "1,1"):
         with pytest.raises(InputError, match="comma-separated"):
             parse_weights(bad)
     with pytest.raises(InputError, match="content weights"):
