@@ -131,6 +131,29 @@ class _TuneBar:
             write_preview(self.preview, image)
 
 
+class _RenderBar:
+    """Rich progress for a render: frames done/total, fps, time left. Drawn from the first
+    frame on, so errors found before it print alone."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(TextColumn("[bold]apply"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[fps]}"), TimeRemainingColumn(), TimeElapsedColumn(),
+                                 console=err, transient=True)
+        self.task: Optional[int] = None
+
+    def __enter__(self) -> "_RenderBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, p: RenderProgress) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("apply", total=p.total, fps="")
+        self.progress.update(self.task, completed=p.done, fps=f"{p.fps:.2f} fps")
+
+
 @_command()
 def tune(
     keyframe: Annotated[Path, typer.Argument(help="The keyframe of the shot (PNG, TIFF, JPEG, EXR, DPX).", show_default=False)],
@@ -180,12 +203,14 @@ def demo(
     size: Annotated[int, typer.Option(min=16, help="Work resolution, long side.")] = DEMO_TUNE.size,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
 ) -> None:
-    """Tune a look on the bundled sample shot and write before/after results to ./hrstyle-demo/."""
+    """Tune a look on the bundled sample, grade the sample shot with it, and write
+    the look, the graded frames, a contact sheet and a before/after video to ./hrstyle-demo/."""
     dev = pick_device(device)
-    with _TuneBar(steps) as bar:
-        result = run_demo(output, replace(DEMO_TUNE, steps=steps, size=size), device=dev, on_step=bar)
+    with _TuneBar(steps) as bar, _RenderBar() as frames:
+        result = run_demo(output, replace(DEMO_TUNE, steps=steps, size=size), device=dev, on_step=bar,
+                          on_frame=frames)
     _report_tune(result.tune, dev.type)
-    for path in (result.look_path, result.sheet_path, *result.outputs.values()):
+    for path in (result.look_path, *result.outputs.values()):
         out.print(str(path), markup=False)
 
 
@@ -358,23 +383,15 @@ def apply(
                     smooth=SmoothCfg(strength=smooth, flow=flow), **({"tile": tile} if tile is not None else {}))
     target = output or default_output_dir(shot, look)
     source = open_shot(shot, frames)
-    progress = Progress(TextColumn("[bold]apply"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]}"),
-                        TimeRemainingColumn(), TimeElapsedColumn(), console=err, transient=True)
-    task: list[int] = []
-
-    def on_progress(p: RenderProgress) -> None:
-        if not task:  # started here, so errors found before the first frame print alone
-            progress.start()
-            task.append(progress.add_task("apply", total=p.total, fps=""))
-        progress.update(task[0], completed=p.done, fps=f"{p.fps:.2f} fps")
-
-    try:
-        report = render_shot(source, load_look(look), target, cfg, ext=ext, bit_depth=bit_depth,
-                             skip_bad_frames=skip_bad_frames, dry_run=dry_run, force=force, on_progress=on_progress)
-    except KeyboardInterrupt:
-        fail("interrupted; the finished frames are kept, run the same command again to resume", EXIT_INTERRUPTED)
-    finally:
-        progress.stop()
+    with _RenderBar() as on_progress:
+        try:
+            report = render_shot(source, load_look(look), target, cfg, ext=ext, bit_depth=bit_depth,
+                                 skip_bad_frames=skip_bad_frames, dry_run=dry_run, force=force,
+                                 on_progress=on_progress)
+        except KeyboardInterrupt:
+            on_progress.progress.stop()
+            fail("interrupted; the finished frames are kept, run the same command again to resume",
+                 EXIT_INTERRUPTED)
     if report.bad:
         err.print(f"warning: skipped {len(report.bad)} unreadable frame(s): {format_frame_range(report.bad)}")
     if as_json:
