@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import hrstyle  # before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 import torch
-
-import hrstyle
 
 
 def sync(device: torch.device) -> None:

@@ -23,11 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 import torch
 from torch import Tensor
 
 from common import Table, device_name, peak_rss_mb, sync, timed, write_results
 from hrstyle.device import autocast, pick_device
+from hrstyle.errors import InputError
 from hrstyle.frames import read_image, to_pixels, to_tensor
 from hrstyle.imaging import resize
 from hrstyle.metrics import score_still
@@ -222,8 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     if not sizes or min(args.steps, args.quality_steps, args.threads) < 1 or args.warmup < 0:
         parser.error("expected --sizes like 256,512, --steps, --quality-steps and --threads >= 1, --warmup >= 0")
 
+    try:
+        devices = _devices(args.device)
+    except InputError as exc:
+        parser.error(str(exc))
+
     torch.set_num_threads(args.threads)
-    devices = _devices(args.device)
     keyframe, look = to_tensor(read_image(KEYFRAME).pixels), to_tensor(read_image(LOOK).pixels)
 
     vggs = {device: VGGFeatures().to(device) for device in devices}

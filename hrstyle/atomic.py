@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -39,6 +40,18 @@ def check_writable(path: str | Path) -> None:
         raise OutputError(f"{folder}: output folder does not exist; create it or choose another with -o")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"{folder}: output folder is not writable; fix its permissions or choose another with -o")
+
+
+def check_room(path: str | Path, nbytes: int) -> None:
+    """Fail if the folder of ``path`` has less than ``nbytes`` free, for writers that
+    do not report a full disk themselves (see `hrstyle.frames.write_image`)."""
+    path = Path(path)
+    try:
+        free = shutil.disk_usage(path.parent if str(path.parent) else ".").free
+    except OSError:
+        return  # the write itself will say what is wrong with the folder
+    if free < nbytes:
+        raise OutputError(describe_os_error(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))))
 
 
 @contextmanager

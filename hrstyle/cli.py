@@ -371,6 +371,7 @@ def apply(
     dry_run: Annotated[bool, typer.Option("-n", "--dry-run", help="List the files that would be written, and write nothing.", rich_help_panel=OUTPUT)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.", rich_help_panel=OUTPUT)] = False,
     smooth: Annotated[float, typer.Option("--smooth", min=0.0, max=1.0, help="Temporal smoothing along the optical flow, 0 (off) to 1. Renders frames in order; with --frames it warms up on the frame before the range.", rich_help_panel="Rendering")] = 0.0,
+    colorspace: Annotated[str, typer.Option("--colorspace", help="What the frames hold: auto (EXR = scene-linear Rec.709, others display-encoded), linear, acescg or none. Scene-linear frames are sRGB-encoded for the look and decoded back on output.", rich_help_panel="Rendering")] = "auto",
     flow: Annotated[str, typer.Option("--flow", help="Optical flow for --smooth: dis or farneback.", rich_help_panel="Rendering")] = "dis",
     native: Annotated[bool, typer.Option("--native", help="Run the network at full resolution in tiles (the slow reference) instead of carrying the work-size grade up.", rich_help_panel="Rendering")] = False,
     tile: Annotated[Optional[int], typer.Option("--tile", min=0, help="Tile side for --native, in pixels (0: the whole frame); smaller needs less GPU memory.", rich_help_panel="Rendering")] = None,
@@ -380,7 +381,7 @@ def apply(
 ) -> None:
     """Apply a look to every frame of SHOT. Re-run the same command to resume an interrupted render."""
     cfg = RenderCfg(native=native, device=device, precision=precision, batch_size=batch_size,
-                    smooth=SmoothCfg(strength=smooth, flow=flow), **({"tile": tile} if tile is not None else {}))
+                    smooth=SmoothCfg(strength=smooth, flow=flow), colorspace=colorspace, **({"tile": tile} if tile is not None else {}))
     target = output or default_output_dir(shot, look)
     source = open_shot(shot, frames)
     with _RenderBar() as on_progress:

@@ -35,6 +35,10 @@ class LookFormatError(InputError):
     """A look file that is not one, is damaged, or is of an unknown version."""
 
 
+class LutFormatError(InputError):
+    """A LUT file that is not a 3D .cube LUT, or is damaged."""
+
+
 class OutputError(HrstyleError):
     """An output that cannot be written (permissions, disk full, would overwrite)."""
 

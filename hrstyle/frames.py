@@ -39,7 +39,7 @@ import OpenImageIO as oiio
 import torch
 from av.video.reformatter import ColorRange, Colorspace
 
-from .atomic import atomic_path, check_writable, describe_os_error, temp_path_for
+from .atomic import atomic_path, check_room, check_writable, describe_os_error, temp_path_for
 from .errors import ImageReadError, InputError, OutputError, SequenceError, ShapeError
 
 BIT_DEPTHS = ("uint8", "uint10", "uint12", "uint16", "half", "float")
@@ -72,9 +72,18 @@ _FORMAT_DEPTHS = {
     "dpx": ("uint8", "uint10", "uint12", "uint16", "float"),
 }
 _INT_BITS = {"uint8": 8, "uint10": 10, "uint12": 12, "uint16": 16}
+# How a complete file of these formats ends. Their OpenImageIO writers do not
+# report a full disk: PNG's leaves a short file and calls it a success, JPEG's
+# (libjpeg) exits the process. See write_image.
+_ENDINGS = {"png": b"IEND\xaeB`\x82", "jpeg": b"\xff\xd9"}
 _HALF_MAX = 65504.0
 _PNG_COMPRESSION = 3
 _MAX_RANGE_FRAMES = 1_000_000
+# The largest frame hrstyle decodes: 16384x8192 (16K DCI 15360x8640 fits). A frame
+# holds about 100 bytes a pixel at the peak of a render, so this is ~13 GB, and a
+# compressed file that claims more (a 260 KB PNG can claim 16384x16384) is refused
+# from its header, before any memory is spent. Library users may raise it.
+MAX_FRAME_PIXELS = 1 << 27
 _REEXPORT = "re-export it"
 _REEXPORT_FRAME = "re-export the frame or pass --skip-bad-frames"
 
@@ -125,7 +134,8 @@ def read_image(path: str | Path) -> Image:
     stored: straight for PNG/TIFF, premultiplied for EXR.
 
     Raises:
-        ImageReadError: missing, empty, unreadable, truncated or corrupt file.
+        ImageReadError: missing, empty, unreadable, truncated or corrupt file, or
+            one over `MAX_FRAME_PIXELS` (refused from its header, before decoding).
     """
     return _read_still(Path(path), _REEXPORT)
 
@@ -142,6 +152,11 @@ def _read_still(path: Path, hint: str) -> Image:
         )
     try:
         spec = inp.spec()
+        if spec.width * spec.height > MAX_FRAME_PIXELS:
+            raise ImageReadError(
+                f"{path}: {spec.width}x{spec.height} is {spec.width * spec.height / 1e6:.0f} megapixels, "
+                f"over the {MAX_FRAME_PIXELS / 1e6:.0f} hrstyle reads (e.g. 16384x8192); scale it down first"
+            )
         native = _native_type(spec)
         data = inp.read_image(0, 0, 0, spec.nchannels, native)
         # A truncated JPEG still returns pixels (grey at the bottom): only
@@ -281,15 +296,31 @@ def write_image(
     channels = pixels if alpha is None else np.dstack([pixels, alpha])
     data = _quantise(channels, depth)
     out_spec = _output_spec(width, height, channels.shape[2], depth, spec, file_format)
+    # Not every writer reports a full disk (see _ENDINGS), so check first that the
+    # worst case fits (no format here outgrows the raw pixels by more than its
+    # headers), and after, that the file ends as a complete one does.
+    room = data.nbytes + data.nbytes // 8 + (1 << 16)
+    check_room(path, room)
     with atomic_path(path) as tmp:
         try:
             ok = out.open(str(tmp), out_spec) and out.write_image(data)
         finally:
             # close() flushes the tail of the file, so its failure counts too.
             ok = out.close() and ok
-        if not ok:
-            reason = _one_line(out.geterror()).replace(str(tmp), str(path))
+        if not ok or not _ends_complete(tmp, file_format):
+            check_room(path, room)  # out of space: say so
+            reason = _one_line(out.geterror()).replace(str(tmp), str(path)) if not ok else "it came out incomplete"
             raise OutputError(f"{path}: cannot write ({reason}); check the output folder")
+
+
+def _ends_complete(path: Path, file_format: str) -> bool:
+    ending = _ENDINGS.get(file_format, b"")
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size < len(ending):
+            return False
+        f.seek(size - len(ending))
+        return f.read() == ending
 
 
 def write_preview(path: str | Path, image: torch.Tensor) -> None:
@@ -444,7 +475,7 @@ def parse_frame_range(text: str) -> list[int]:
     [2, 3, 5, 6]
 
     Raises:
-        SequenceError: the text is not a range, or names over a million frames.
+        SequenceError: the text is not a range, names no frame, or over a million.
     """
     numbers: set[int] = set()
     for part in text.split(","):
@@ -462,6 +493,8 @@ def parse_frame_range(text: str) -> list[int]:
                 f"frame range {text!r}: over {_MAX_RANGE_FRAMES} frames; check the numbers"
             )
         numbers.update(_enumerate_range(first, last, step or 1, m.group(3) == "y"))
+    if not numbers:
+        raise SequenceError(f"frame range {text!r}: selects no frames; check the step")
     return sorted(numbers)
 
 
@@ -689,7 +722,7 @@ def open_shot(source: str | Path, frames: str | None = None) -> Shot:
     Raises:
         SequenceError: nothing to read, several sequences in a folder, a
             malformed range, or requested frames that are not in the shot.
-        ImageReadError: a video that cannot be opened.
+        ImageReadError: a video that cannot be opened or has no frames.
     """
     text = str(source)
     path = Path(source)
@@ -705,13 +738,13 @@ def open_shot(source: str | Path, frames: str | None = None) -> Shot:
         if parsed is None:
             raise SequenceError(f"{text}: no such file or folder; check the path")
         pattern, embedded = parsed
-        if embedded and frames:
+        if embedded and frames is not None:
             raise SequenceError(
                 f"{text}: the pattern holds a frame range and --frames gives another; keep one"
             )
-        frames = frames or embedded
+        frames = embedded if frames is None else frames
         shot = _open_pattern(pattern, text)
-    return _select(shot, frames) if frames else shot
+    return shot if frames is None else _select(shot, frames)
 
 
 def _open_pattern(pattern: _Pattern, text: str) -> Shot:
@@ -858,6 +891,8 @@ def _open_video(path: Path) -> Shot:
             1 for packet in container.demux(stream) if packet.size and packet.pts is not None
         )
         rate = stream.average_rate or stream.guessed_rate
+    if not count:
+        raise ImageReadError(f"{path}: has no frames; re-export the video")
     refs = [FrameRef(i, path) for i in range(count)]
     return Shot(path, refs, is_video=True, fps=float(rate) if rate else None)
 

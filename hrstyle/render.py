@@ -45,6 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from .atomic import write_bytes_atomic
+from .colour import working_encoding
 from .device import pick_device
 from .errors import DeviceMemoryError, ImageReadError, InputError, OutputError, ShapeError
 from .frames import (
@@ -103,6 +104,7 @@ class RenderCfg:
     # 0.03 (8 code values): below that the network's change is mostly an offset.
     eps: float = 1e-3
     smooth: SmoothCfg = SmoothCfg(strength=0.0)  # flow-guided temporal smoothing; strength 0 = off
+    colorspace: str = "auto"       # frames' encoding (colour.COLORSPACES): auto = EXR is scene-linear Rec.709
     precision: str = "auto"        # network activations: auto = bf16/fp16 on CUDA, fp32 elsewhere
     compile: bool = False          # torch.compile the network; costs time before the first frame
     device: str = "auto"
@@ -120,6 +122,7 @@ class RenderCfg:
             raise InputError(f"guided eps: expected a number > 0, got {self.eps!r}")
         if self.native and self.smooth.strength > 0:
             raise InputError("--smooth works on the guided path's colour transform; drop --native or --smooth")
+        working_encoding(self.colorspace, "uint8")  # validates the name
         if self.precision not in PRECISIONS:
             raise InputError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
 
@@ -449,6 +452,7 @@ def pixel_options(cfg: RenderCfg, look: Look, ext: str | None, bit_depth: str | 
     as `prepare_look` returns it, so the precision is the one it will run at."""
     options: dict[str, Any] = {
         "native": cfg.native,
+        "colorspace": cfg.colorspace,
         "precision": str(activation_dtype(cfg.precision, _device_of(look.net))).removeprefix("torch."),
         "ext": ext,
         "bit_depth": bit_depth,
@@ -755,12 +759,13 @@ class _Run:
             self._grade_pending(pending, batch_size, writer)
 
     def _grade_pending(self, pending: list[tuple[FrameRef, Image]], batch_size: int, writer: _Consumer) -> int:
-        frames = torch.cat([to_tensor(image.pixels) for _, image in pending])
+        encodings = [working_encoding(self.cfg.colorspace, image.spec.bit_depth) for _, image in pending]
+        frames = torch.cat([to_tensor(enc.to_working(image.pixels)) for enc, (_, image) in zip(encodings, pending)])
         links = [(_number(self.shot.previous(ref)), ref.number) for ref, _ in pending]
         graded, batch_size = grade_frames(self.look, frames, self.cfg, batch_size, self.smoother, links)
-        for (ref, image), out in zip(pending, graded):
+        for (ref, image), enc, out in zip(pending, encodings, graded):
             if ref.number not in self.warmup:
-                writer.put(_Graded(ref, to_pixels(out), image.alpha, image.spec))
+                writer.put(_Graded(ref, enc.from_working(to_pixels(out)), image.alpha, image.spec))
         return batch_size
 
     def _write(self, item: _Graded | _Bad) -> None:

@@ -12,17 +12,19 @@ from __future__ import annotations
 import copy
 import math
 import time
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .atomic import check_writable
+from .colour import working_encoding
 from .device import autocast
 from .errors import OutputError, ShapeError, TuneError
-from .frames import read_image, to_tensor
+from .frames import Image, read_image, to_tensor
 from .imaging import resize_long_side
 from .look import Look, LookMeta, file_sha256, save_look
 from .net import NET_PRESETS, HRNet
@@ -185,6 +187,11 @@ def look_meta(result: TuneResult, keyframe: Path, look: Path, vgg_weights: str) 
     )
 
 
+def _working_pixels(image: Image) -> np.ndarray:
+    """A still in the encoding looks work in: scene-linear EXR is sRGB-encoded as apply does (colour.py)."""
+    return working_encoding("auto", image.spec.bit_depth).to_working(image.pixels)
+
+
 def tune_files(keyframe: str | Path, look: str | Path, out: str | Path, cfg: TuneCfg = TuneCfg(), *,
                device: torch.device | str = "cpu", vgg_weights: str | Path | None = None, overwrite: bool = False,
                on_step: StepCallback | None = None) -> tuple[TuneResult, Look]:
@@ -198,9 +205,9 @@ def tune_files(keyframe: str | Path, look: str | Path, out: str | Path, cfg: Tun
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: look file exists; pass --force to overwrite or -o to choose another name")
     check_writable(out)
-    key_img, look_img = read_image(keyframe), read_image(look)
+    key_img, look_img = (_working_pixels(read_image(path)) for path in (keyframe, look))
     vgg = VGGFeatures(weights=vgg_weights)
-    result = tune(to_tensor(key_img.pixels), to_tensor(look_img.pixels), cfg, device=device, vgg=vgg, on_step=on_step)
+    result = tune(to_tensor(key_img), to_tensor(look_img), cfg, device=device, vgg=vgg, on_step=on_step)
     meta = look_meta(result, keyframe, look, vgg.weights_id)
     sha = save_look(out, result.net, meta)
     return result, Look(result.net, meta, sha)
