@@ -54,6 +54,15 @@ def check_room(path: str | Path, nbytes: int) -> None:
         raise OutputError(describe_os_error(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))))
 
 
+def make_folder(folder: str | Path) -> None:
+    """``mkdir -p`` that fails with a one-line OutputError."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(describe_os_error(folder, exc)) from None
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it is fsynced and renamed to ``path``.

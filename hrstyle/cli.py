@@ -111,7 +111,7 @@ class _TuneBar:
             TextColumn("[bold]tune"), BarColumn(), MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.3f} · content {task.fields[content]:.3f} · "
                        "style {task.fields[style]:.3f}"),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err,
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=True,
         )
         self.task: Optional[int] = None
 
@@ -290,20 +290,18 @@ def sweep(
             bar.progress.stop()
             fail(f"interrupted; the finished cells' previews{' and looks' if keep else ''} are in {output}",
                  EXIT_INTERRUPTED)
-    table = Table(title=f"{keyframe.name} → {look_image.name}: {len(result.cells)} looks at {size} px, "
-                        f"{result.seconds:.0f} s on {dev.type}")
+    looks = f"{len(result.cells)} look{'s' if len(result.cells) > 1 else ''}"
+    table = Table(title=f"{keyframe.name} → {look_image.name}: {looks} at {size} px, {result.seconds:.0f} s on {dev.type}")
     for name in ("content", "style", "style gap", "structure", "affine", "steps"):
         table.add_column(name, justify="right")
-    if keep:
-        table.add_column("look file")
     for c in result.cells:
-        s = c.score
-        row = [f"{c.content_weight:g}", f"{c.style_weight:g}", f"{s.style_gap:.3f}", f"{s.structure_ssim:.3f}",
-               f"{s.affine_residual:.3f}", f"{c.look.meta.steps_done} {c.look.meta.stopped}"]
-        table.add_row(*row, *([str(c.look_path)] if keep else []))
+        s, meta = c.score, c.look.meta
+        steps_done = str(meta.steps_done) if meta.stopped == "completed" else f"{meta.steps_done} {meta.stopped}"
+        table.add_row(f"{c.content_weight:g}", f"{c.style_weight:g}", f"{s.style_gap:.3f}", f"{s.structure_ssim:.3f}",
+                      f"{s.affine_residual:.3f}", steps_done)
     out.print(table)
-    out.print(str(result.sheet_path), markup=False)
-    out.print(str(result.json_path), markup=False)
+    for path in (result.sheet_path, result.json_path, *(c.look_path for c in result.cells if c.look_path)):
+        out.print(str(path), markup=False)
 
 
 @_command()
@@ -384,6 +382,9 @@ def apply(
                     smooth=SmoothCfg(strength=smooth, flow=flow), colorspace=colorspace, **({"tile": tile} if tile is not None else {}))
     target = output or default_output_dir(shot, look)
     source = open_shot(shot, frames)
+    if source.gaps:  # often a failed copy or render upstream: say so, then render what is there
+        err.print(f"warning: frames {format_frame_range(source.gaps)} are missing from {source.pattern}; "
+                  f"rendering the {len(source)} there are under their own numbers", markup=False)
     with _RenderBar() as on_progress:
         try:
             report = render_shot(source, load_look(look), target, cfg, ext=ext, bit_depth=bit_depth,

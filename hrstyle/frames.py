@@ -294,7 +294,7 @@ def write_image(
     file_format = out.format_name()
     depth = _depth_for(file_format, spec.bit_depth)
     channels = pixels if alpha is None else np.dstack([pixels, alpha])
-    data = _quantise(channels, depth)
+    data = np.ascontiguousarray(_quantise(channels, depth))  # OIIO refuses strided channels
     out_spec = _output_spec(width, height, channels.shape[2], depth, spec, file_format)
     # Not every writer reports a full disk (see _ENDINGS), so check first that the
     # worst case fits (no format here outgrows the raw pixels by more than its

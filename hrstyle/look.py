@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import stat
 import struct
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -30,6 +32,9 @@ FORMAT_VERSION = 1
 LOOK_SUFFIX = ".look.safetensors"
 _META_KEY = "hrstyle"
 _MAX_HEADER = 1 << 20  # a look's header is a few KB; refuse anything that would make us parse megabytes
+_MAX_FILE = 1 << 30    # a look is well under 2 MB; never read gigabytes because a path says "look"
+_MAX_TEXT = 4096       # characters in a text field (names, hashes, versions)
+_MAX_SIDE = 1 << 16    # pixels on a side of work_size
 
 
 @dataclass
@@ -92,7 +97,7 @@ def _read_header(path: Path, data: bytes) -> dict[str, Any]:
     try:
         header = json.loads(data[8:8 + n])
         meta = json.loads(header["__metadata__"][_META_KEY])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise LookFormatError(f"{path}: safetensors file without hrstyle look metadata; was it saved by hrstyle tune?") from None
     if not isinstance(meta, dict):
         raise LookFormatError(f"{path}: look metadata is not a JSON object")
@@ -112,29 +117,63 @@ def upgrade_look(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> tupl
     return meta, tensors
 
 
+# The JSON type of every LookMeta field. `type(v) is t`, so true is not an integer.
+_FIELD_TYPES: dict[str, type] = {
+    "net_cfg": dict, "tune_cfg": dict, "final_losses": dict, "work_size": list, "steps_done": int,
+    "format_version": int,
+    **dict.fromkeys(("vgg_weights", "keyframe_sha256", "look_sha256", "stopped", "keyframe_name", "look_name",
+                     "hrstyle_version", "created"), str),
+}
+
+
+def _check_field(name: str, value: Any) -> None:
+    kind = _FIELD_TYPES[name]
+    if type(value) is not kind:
+        raise ValueError(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
+    if kind is str and len(value) > _MAX_TEXT:
+        raise ValueError(f"{name}: expected at most {_MAX_TEXT} characters, got {len(value)}")
+    if name == "work_size" and not (len(value) == 2 and all(type(v) is int and 1 <= v <= _MAX_SIDE for v in value)):
+        raise ValueError(f"work_size: expected [height, width] in pixels, got {value!r:.60}")
+    if name == "steps_done" and value < 0:
+        raise ValueError(f"steps_done: expected a count >= 0, got {value}")
+    if name == "final_losses" and not all(type(v) in (int, float) and math.isfinite(v) for v in value.values()):
+        raise ValueError("final_losses: expected finite numbers")
+
+
 def _parse_meta(meta: dict[str, Any]) -> LookMeta:
-    known = {f.name for f in fields(LookMeta)}
-    kwargs = {k: v for k, v in meta.items() if k in known}
+    """Every known field checked for its type (and range); unknown fields are dropped."""
+    kwargs = {k: v for k, v in meta.items() if k in _FIELD_TYPES}
     required = [f.name for f in fields(LookMeta) if f.default is MISSING and f.default_factory is MISSING]
     missing = [name for name in required if name not in kwargs]
     if missing:
         raise ValueError(f"metadata lacks {missing[0]!r}")
-    for name, kind in (("net_cfg", dict), ("tune_cfg", dict), ("final_losses", dict), ("work_size", list),
-                       ("steps_done", int), ("stopped", str), ("vgg_weights", str)):
-        if not isinstance(kwargs.get(name), kind):
-            raise ValueError(f"{name}: expected {kind.__name__}, got {type(kwargs.get(name)).__name__}")
+    for name, value in kwargs.items():
+        _check_field(name, value)
     return LookMeta(**kwargs)
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        mode = path.stat().st_mode  # before opening: opening a FIFO would wait for a writer
+        if stat.S_ISDIR(mode):
+            raise LookFormatError(f"{path}: is a folder, not a look file")
+        if not stat.S_ISREG(mode):
+            raise LookFormatError(f"{path}: not a look file (not a regular file)")
+        with open(path, "rb") as f:
+            data = f.read(_MAX_FILE + 1)
+    except FileNotFoundError:
+        raise LookFormatError(f"{path}: no such look file") from None
+    except OSError as exc:
+        raise LookFormatError(f"{path}: cannot read look file ({exc.strerror})") from None
+    if len(data) > _MAX_FILE:
+        raise LookFormatError(f"{path}: not a look file (over {_MAX_FILE >> 20} MB)")
+    return data
 
 
 def load_look(path: str | Path, device: torch.device | str = "cpu") -> Look:
     """Load and validate a look file. Raises LookFormatError with a one-line reason."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LookFormatError(f"{path}: no such look file") from None
-    except OSError as exc:
-        raise LookFormatError(f"{path}: cannot read look file ({exc.strerror})") from None
+    data = _read_file(path)
     raw_meta = _read_header(path, data)
     try:
         tensors = load_tensors(data)
@@ -143,20 +182,25 @@ def load_look(path: str | Path, device: torch.device | str = "cpu") -> Look:
     try:
         raw_meta, tensors = upgrade_look(raw_meta, tensors)
         meta = _parse_meta(raw_meta)
-        net = HRNet(NetCfg.from_dict(meta.net_cfg))
+        cfg = NetCfg.from_dict(meta.net_cfg)
     except (ValueError, TypeError) as exc:
         raise LookFormatError(f"{path}: {exc}") from None
-    expected = net.state_dict()
+    # The expected weights come from a network on the meta device, which holds no
+    # memory: a header that names a huge network costs nothing unless the file
+    # really holds its weights.
+    with torch.device("meta"):
+        expected = HRNet(cfg).state_dict()
     for key, value in expected.items():
         got = tensors.get(key)
-        if got is None or got.shape != value.shape:
-            shape = None if got is None else tuple(got.shape)
-            raise LookFormatError(f"{path}: weight {key!r} expected shape {tuple(value.shape)}, got {shape}")
+        if got is None or got.shape != value.shape or not got.is_floating_point():
+            shape = None if got is None else f"{tuple(got.shape)} {str(got.dtype).removeprefix('torch.')}"
+            raise LookFormatError(f"{path}: weight {key!r} expected shape {tuple(value.shape)} (float), got {shape}")
     extra = sorted(set(tensors) - set(expected))
     if extra:
         raise LookFormatError(f"{path}: unexpected weight {extra[0]!r}; not a look for this network")
     if not all(torch.isfinite(t).all() for t in tensors.values()):
         raise LookFormatError(f"{path}: look weights contain NaN or Inf; re-tune the look")
+    net = HRNet(cfg)
     net.load_state_dict(tensors)
     net.eval().requires_grad_(False)
     return Look(net.to(device), meta, hashlib.sha256(data).hexdigest())

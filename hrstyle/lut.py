@@ -33,6 +33,7 @@ for each of the 3 channels).
 from __future__ import annotations
 
 import itertools
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
@@ -54,6 +55,7 @@ RGB = tuple[float, float, float]
 # Pixels per step of `apply_lut`: temporaries stay near the CPU's cache and an 8K frame never
 # holds more than ~20 MB of them.
 _CHUNK_PIXELS = 1 << 18
+_MAX_FILE = 1 << 30  # a 129³ .cube is ~60 MB; never read gigabytes because a path ends in .cube
 _CG_TOLERANCE = 1e-6  # relative residual; a LUT needs ~1e-4 of the colour range
 _CG_MAX_ITERATIONS = 3000
 _CENTRE = 13  # stencil index of the node itself (offsets -1..1 on r, g, b: index = dr+1 + 3(dg+1) + 9(db+1))
@@ -375,15 +377,29 @@ def read_cube(path: str | Path) -> Lut3D:
             line naming the file (and the line, where there is one).
     """
     path = Path(path)
+    data = _read_file(path)
+    if b"\0" in data:
+        raise LutFormatError(f"{path}: binary data, not a .cube LUT")
+    # Titles from other tools may be in a legacy encoding; numbers and keywords are ASCII.
+    return _CubeParser(path).parse(data.decode("utf-8", errors="replace"))
+
+
+def _read_file(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        mode = path.stat().st_mode  # before opening: opening a FIFO would wait for a writer
+        if stat.S_ISDIR(mode):
+            raise LutFormatError(f"{path}: is a folder, not a .cube LUT")
+        if not stat.S_ISREG(mode):
+            raise LutFormatError(f"{path}: not a .cube LUT (not a regular file)")
+        with open(path, "rb") as f:
+            data = f.read(_MAX_FILE + 1)
     except FileNotFoundError:
         raise LutFormatError(f"{path}: no such LUT file") from None
     except OSError as exc:
         raise LutFormatError(f"{path}: cannot read LUT file ({exc.strerror or exc})") from None
-    if b"\0" in data:
-        raise LutFormatError(f"{path}: binary data, not a .cube LUT")
-    return _CubeParser(path).parse(data.decode("utf-8", errors="replace"))
+    if len(data) > _MAX_FILE:
+        raise LutFormatError(f"{path}: not a .cube LUT hrstyle can read (over {_MAX_FILE >> 20} MB)")
+    return data
 
 
 class _CubeParser:

@@ -24,6 +24,7 @@ from .errors import ShapeError
 # GroupNorm with one channel per group is InstanceNorm with a per-channel affine:
 # no running statistics, so tuning and rendering behave the same on one image.
 _NORMS = {"instance": partial(GroupNormAct, group_size=1)}
+_ACTS = ("relu", "leaky_relu", "silu", "gelu")  # timm act_layer names a look may use
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class NetCfg:
             raise ValueError(f"network settings out of range: {cfg}")
         if cfg.norm not in _NORMS:
             raise ValueError(f"unknown norm {cfg.norm!r}; expected one of {sorted(_NORMS)}")
+        if cfg.act not in _ACTS:
+            raise ValueError(f"unknown activation {cfg.act!r:.40}; expected one of {', '.join(_ACTS)}")
         return cfg
 
 

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .atomic import write_bytes_atomic
+from .atomic import make_folder, write_bytes_atomic
 from .colour import working_encoding
 from .device import pick_device
 from .errors import DeviceMemoryError, ImageReadError, InputError, OutputError, ShapeError
@@ -589,7 +589,7 @@ def render_shot(
         return RenderReport(out_dir, manifest.path, planned, 0, len(shot) - len(todo), [],
                             time.perf_counter() - start, dry_run)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     manifest.save()
     if outputs.video is not None:
         sink: _FileSink | _VideoSink = _VideoSink(outputs.video, manifest)

@@ -35,7 +35,7 @@ from .metrics import Score, StillScorer
 from .perceptual import PerceptualTargets, VGGFeatures, make_targets
 from .render import RenderCfg, grade_batch
 from .sheet import contact_sheet
-from .tune import StepStats, TuneCfg, look_meta, prepare, tune
+from .tune import StepStats, TuneCfg, look_meta, prepare, tune, working_pixels
 
 # Both loss terms start at 1 (see tune.py), so weights are relative and the
 # useful range is about 0.25-4; the papers' 10/50/150 would mean "all content".
@@ -221,8 +221,8 @@ def _prepare(keyframe: Path, look_image: Path, key_t: Tensor, look_t: Tensor, ou
     vgg = VGGFeatures(weights=vgg_weights).to(device)
     targets = make_targets(vgg, prepare(key_t, cfg.tune.size, device), prepare(look_t, cfg.tune.size, device))
     preview_in = resize_long_side(key_t, cfg.preview_size)
-    # METRICS.md defines the figures on display-referred [0,1] pixels; float
-    # (EXR) values outside that are clipped for scoring only.
+    # METRICS.md defines the figures on display-referred [0,1] pixels; working
+    # values outside that (EXR highlights) are clipped for scoring only.
     scorer = StillScorer(to_pixels(preview_in).clip(0, 1), to_pixels(look_t).clip(0, 1), vgg)
     return _Shared(keyframe, look_image, out_dir, cfg, device, vgg, targets, key_t, look_t, preview_in, scorer)
 
@@ -277,7 +277,7 @@ def run_sweep(keyframe: str | Path, look_image: str | Path, out_dir: str | Path,
     json_path, sheet_path = out_dir / JSON_NAME, out_dir / SHEET_NAME
     if json_path.exists() and not overwrite:
         raise OutputError(f"{out_dir}: holds a sweep already; pass --force to overwrite it or -o to choose another folder")
-    key_t, look_t = (to_tensor(read_image(path).pixels) for path in (keyframe, look_image))
+    key_t, look_t = (to_tensor(working_pixels(read_image(path))) for path in (keyframe, look_image))
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -187,7 +187,7 @@ def look_meta(result: TuneResult, keyframe: Path, look: Path, vgg_weights: str) 
     )
 
 
-def _working_pixels(image: Image) -> np.ndarray:
+def working_pixels(image: Image) -> np.ndarray:
     """A still in the encoding looks work in: scene-linear EXR is sRGB-encoded as apply does (colour.py)."""
     return working_encoding("auto", image.spec.bit_depth).to_working(image.pixels)
 
@@ -205,7 +205,7 @@ def tune_files(keyframe: str | Path, look: str | Path, out: str | Path, cfg: Tun
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: look file exists; pass --force to overwrite or -o to choose another name")
     check_writable(out)
-    key_img, look_img = (_working_pixels(read_image(path)) for path in (keyframe, look))
+    key_img, look_img = (working_pixels(read_image(path)) for path in (keyframe, look))
     vgg = VGGFeatures(weights=vgg_weights)
     result = tune(to_tensor(key_img), to_tensor(look_img), cfg, device=device, vgg=vgg, on_step=on_step)
     meta = look_meta(result, keyframe, look, vgg.weights_id)

@@ -77,7 +77,7 @@ def test_case(case, tmp_path: Path, corpus_look: Path) -> None:
 
         if case.code == 0:
             assert result.exit_code == 0, result.output
-            assert "Traceback" not in result.output and "error" not in result.output, result.output
+            assert "Traceback" not in result.output and "hrstyle: error" not in result.output, result.output
             assert case.fragment in result.output, result.output
         else:
             assert_one_line_error(result, case.code, case.fragment)
