@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,34 @@ from .errors import OutputError
 def temp_path_for(path: Path) -> Path:
     """A hidden sibling that keeps the real extension, so writers pick the right format."""
     return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+
+
+_TEMP_NAME = re.compile(r"\..+\.tmp(?P<pid>[0-9]{1,9})(\.[^.]*)?")
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete the temporary files (`temp_path_for`) in ``folder`` of hrstyle processes
+    that are gone: what a killed run leaves behind. Returns what was removed."""
+    removed = []
+    for entry in Path(folder).iterdir():
+        m = _TEMP_NAME.fullmatch(entry.name)
+        if m is None or _alive(int(m["pid"])) or not entry.is_file():
+            continue
+        entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
 
 
 def describe_os_error(path: Path, exc: OSError) -> str:

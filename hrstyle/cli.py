@@ -22,11 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
+from .bake import BakeCfg, BakeResult, bake_files
 from .demo import DEMO_TUNE, run_demo
 from .device import pick_device
 from .errors import HrstyleError
 from .frames import format_frame_range, open_shot, read_image, write_preview
 from .look import default_look_path, load_look
+from .lut import DEFAULT_SMOOTHNESS, read_cube
 from .metrics import score_shots
 from .render import RenderCfg, RenderProgress, default_output_dir, render_shot
 from .temporal import SmoothCfg
@@ -359,7 +361,8 @@ def info(
 @_command()
 def apply(
     shot: Annotated[str, typer.Argument(help="The shot: a folder of frames, a pattern (shot.%04d.exr, shot.####.exr), a still or a video.", show_default=False)],
-    look: Annotated[Path, typer.Option("--look", "-l", help="The look file to apply, from hrstyle tune.", show_default=False)],
+    look: Annotated[Optional[Path], typer.Option("--look", "-l", help="The look file to apply, from hrstyle tune.", show_default=False)] = None,
+    lut: Annotated[Optional[Path], typer.Option("--lut", help="A 3D .cube LUT to apply instead of a look (from hrstyle bake or any grading app).", show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output folder. Default: <shot>_<look>/ beside the shot.", rich_help_panel=OUTPUT)] = None,
     frames: Annotated[Optional[str], typer.Option("--frames", help="Frames to render, keeping their numbers: 1001-1100, 1001-1100x2, 1001-1010,1020.")] = None,
     ext: Annotated[Optional[str], typer.Option("--ext", help="Output format: exr, png, tif, dpx, jpg, or mov/mp4 for a video. Default: the input's (.mov for a video).", rich_help_panel=OUTPUT)] = None,
@@ -376,18 +379,25 @@ def apply(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Frames per batch. Default: 1 on the CPU, by free memory on a GPU.", rich_help_panel="Rendering")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel="Rendering")] = "auto",
     precision: Annotated[str, typer.Option(help="Network precision: auto (bf16 on CUDA, else fp32), fp32, bf16 or fp16.", rich_help_panel="Rendering")] = "auto",
+    compile_net: Annotated[bool, typer.Option("--compile", help="torch.compile the network first: pays off on long shots on a GPU.", rich_help_panel="Rendering")] = False,
+    engine: Annotated[Optional[str], typer.Option("--engine", help="network: the look file's network (--look); lut: a 3D LUT (--lut), every pixel through the table, 8K in well under a second. Default: lut when --lut is given, else network.", rich_help_panel="Rendering")] = None,
+    interpolation: Annotated[str, typer.Option("--interpolation", help="How --engine lut interpolates the table: tetrahedral or trilinear (the default of OCIO and Resolve).", rich_help_panel="Rendering")] = "tetrahedral",
 ) -> None:
-    """Apply a look to every frame of SHOT. Re-run the same command to resume an interrupted render."""
+    """Apply a look (or a .cube LUT) to every frame of SHOT. Re-run the same command to resume an interrupted render."""
+    engine, grade_file = _engine_file(engine, look, lut)
     cfg = RenderCfg(native=native, device=device, precision=precision, batch_size=batch_size,
-                    smooth=SmoothCfg(strength=smooth, flow=flow), colorspace=colorspace, **({"tile": tile} if tile is not None else {}))
-    target = output or default_output_dir(shot, look)
+                    smooth=SmoothCfg(strength=smooth, flow=flow), colorspace=colorspace, interpolation=interpolation,
+                    compile=compile_net,
+                    **({"tile": tile} if tile is not None else {}))
+    target = output or default_output_dir(shot, grade_file)
     source = open_shot(shot, frames)
     if source.gaps:  # often a failed copy or render upstream: say so, then render what is there
         err.print(f"warning: frames {format_frame_range(source.gaps)} are missing from {source.pattern}; "
                   f"rendering the {len(source)} there are under their own numbers", markup=False)
     with _RenderBar() as on_progress:
         try:
-            report = render_shot(source, load_look(look), target, cfg, ext=ext, bit_depth=bit_depth,
+            grade = read_cube(grade_file) if engine == "lut" else load_look(grade_file)
+            report = render_shot(source, grade, target, cfg, ext=ext, bit_depth=bit_depth,
                                  skip_bad_frames=skip_bad_frames, dry_run=dry_run, force=force,
                                  on_progress=on_progress)
         except KeyboardInterrupt:
@@ -407,6 +417,69 @@ def apply(
         err.print(f"wrote {report.frames_written} frame(s), {report.skipped} already done, in {report.seconds:.1f} s "
                   f"({report.fps:.2f} fps)", markup=False)
         out.print(str(report.out_dir), markup=False)
+
+
+def _engine_file(engine: Optional[str], look: Optional[Path], lut: Optional[Path]) -> tuple[str, Path]:
+    """The engine apply grades with and its file, from --engine, --look and --lut."""
+    engine = engine or ("lut" if lut is not None else "network")
+    if engine not in ("network", "lut"):
+        fail(f"--engine {engine}: expected network or lut", 2)
+    chosen, other, flag = (lut, look, "--look") if engine == "lut" else (look, lut, "--lut")
+    if chosen is None:
+        fail("--engine lut needs --lut FILE.cube" if engine == "lut" else "--look is required (or --lut FILE.cube to apply a LUT)", 2)
+    if other is not None:
+        fail(f"{flag} does not go with --engine {engine}; give one of --look and --lut", 2)
+    return engine, chosen
+
+
+@_command()
+def bake(
+    look_file: Annotated[Path, typer.Argument(help="The look file to bake, from hrstyle tune.", show_default=False)],
+    sources: Annotated[list[Path], typer.Option("--from", metavar="FRAME", help="A frame to run the look over; repeat for more. Frames that together show the shot's colours give a LUT that holds across it.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The .cube file to write. Default: <look>.cube beside the look file.", rich_help_panel=OUTPUT)] = None,
+    size: Annotated[int, typer.Option("--size", help="Lattice points per axis: 33 (what grading apps usually load) or 65 (finer, 8x the file).")] = BakeCfg.size,
+    look_image: Annotated[Optional[Path], typer.Option("--look-image", help="The reference still the look was tuned towards: adds the network's and the LUT's style gap to the report.", show_default=False)] = None,
+    interpolation: Annotated[str, typer.Option("--interpolation", help="The interpolation the LUT is fitted for and measured with: tetrahedral, or trilinear (the default of OCIO and Resolve).")] = BakeCfg.method,
+    smoothness: Annotated[float, typer.Option("--smoothness", help="How smooth the table is where colours are sparse; higher gives up fidelity for smoothness.", rich_help_panel="Fitting")] = DEFAULT_SMOOTHNESS,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Random pixels per frame the LUT is fitted to.", rich_help_panel="Fitting")] = BakeCfg.samples_per_frame,
+    seed: Annotated[int, typer.Option(help="Which pixels are sampled; the same seed and frames give the same LUT.", rich_help_panel="Fitting")] = BakeCfg.seed,
+    device: Annotated[str, typer.Option(help="Where the look runs: auto, cpu, cuda or mps.")] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing .cube file.", rich_help_panel=OUTPUT)] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the capture figures and the path as JSON on stdout.", rich_help_panel=OUTPUT)] = False,
+) -> None:
+    """Bake a look into a 3D LUT (.cube) for Resolve, Baselight, Nuke or OCIO, and say how much of the look it carries.
+
+    The look runs over the --from frames as hrstyle apply runs it; the LUT is fitted to what it does to their colours. A look that treats one colour differently in different places has local parts no LUT can carry: the report says how much that is.
+    """
+    if size not in (33, 65):
+        fail(f"--size {size}: expected 33 or 65", 2)
+    cfg = BakeCfg(size=size, smoothness=smoothness, method=interpolation, samples_per_frame=samples, seed=seed)
+    result = bake_files(look_file, sources, output, cfg, RenderCfg(device=device), look_image=look_image,
+                        overwrite=force)
+    if as_json:
+        print(json.dumps({"path": str(result.path), "size": size, "interpolation": interpolation,
+                          "seconds": round(result.seconds, 3), **result.capture.to_dict()}, indent=2))
+        return
+    _report_bake(result)
+    out.print(str(result.path), markup=False)
+
+
+def _report_bake(result: BakeResult) -> None:
+    c = result.capture
+    table = Table(title=f"{result.cfg.size}³ LUT from {c.frames} frame(s), {result.cfg.method}, {result.seconds:.1f} s")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("reading")
+    table.add_row("captured", f"{c.captured:.1%}", "share of the look's change the LUT reproduces")
+    table.add_row("rmse", f"{c.rmse * 255:.2f}", "LUT vs network, in 8-bit code values")
+    table.add_row("max abs diff", f"{c.max_abs * 255:.1f}", "the worst pixel, in 8-bit code values")
+    table.add_row("psnr", f"{c.psnr:.1f} dB", "LUT vs network")
+    table.add_row("look rmse", f"{c.look_rmse * 255:.2f}", "how far the look moves pixels, for scale")
+    if c.style_gap_network is not None:
+        table.add_row("style gap, network", f"{c.style_gap_network:.3f}", "1 = unchanged, 0 = matched the look image")
+        table.add_row("style gap, LUT", f"{c.style_gap_lut:.3f}", "")
+    err.print(table)
+    err.print(c.verdict(), markup=False)
 
 
 def main() -> None:

@@ -79,6 +79,7 @@ _ENDINGS = {"png": b"IEND\xaeB`\x82", "jpeg": b"\xff\xd9"}
 _HALF_MAX = 65504.0
 _PNG_COMPRESSION = 3
 _MAX_RANGE_FRAMES = 1_000_000
+_MAX_PADDING = 20  # digits in a frame number: %020d at most
 # The largest frame hrstyle decodes: 16384x8192 (16K DCI 15360x8640 fits). A frame
 # holds about 100 bytes a pixel at the peak of a render, so this is ~13 GB, and a
 # compressed file that claims more (a 260 KB PNG can claim 16384x16384) is refused
@@ -155,7 +156,7 @@ def _read_still(path: Path, hint: str) -> Image:
         if spec.width * spec.height > MAX_FRAME_PIXELS:
             raise ImageReadError(
                 f"{path}: {spec.width}x{spec.height} is {spec.width * spec.height / 1e6:.0f} megapixels, "
-                f"over the {MAX_FRAME_PIXELS / 1e6:.0f} hrstyle reads (e.g. 16384x8192); scale it down first"
+                f"over the {MAX_FRAME_PIXELS / 1e6:.0f} hrstyle reads (16384x8192); scale it down first"
             )
         native = _native_type(spec)
         data = inp.read_image(0, 0, 0, spec.nchannels, native)
@@ -478,6 +479,7 @@ def parse_frame_range(text: str) -> list[int]:
         SequenceError: the text is not a range, names no frame, or over a million.
     """
     numbers: set[int] = set()
+    spanned = 0  # frames the parts cover, counted before any is enumerated
     for part in text.split(","):
         m = _RANGE_PART.fullmatch(part.strip())
         if m is None:
@@ -488,7 +490,8 @@ def parse_frame_range(text: str) -> list[int]:
         first = int(m.group(1))
         last = int(m.group(2)) if m.group(2) else first
         step = int(m.group(4)) if m.group(4) else 1
-        if abs(last - first) >= _MAX_RANGE_FRAMES:
+        spanned += abs(last - first) + 1
+        if spanned > _MAX_RANGE_FRAMES:
             raise SequenceError(
                 f"frame range {text!r}: over {_MAX_RANGE_FRAMES} frames; check the numbers"
             )
@@ -575,6 +578,8 @@ def _parse_pattern(text: str) -> tuple[_Pattern, str | None] | None:
         padding = 4 + wild.count("@")  # oiiotool: a lone # is four digits
     else:
         padding = len(wild)  # `shot.####.exr` as Nuke, RV and colorists write it: one digit per sign
+    if padding > _MAX_PADDING:
+        raise SequenceError(f"{text}: {wild} pads to {padding} digits; frame numbers have at most {_MAX_PADDING}")
     pattern = _Pattern(path.parent, path.name[: m.start()], path.name[m.end() :], padding)
     return pattern, m.group("range")
 

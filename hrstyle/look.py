@@ -14,6 +14,7 @@ import json
 import math
 import stat
 import struct
+import unicodedata
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +36,9 @@ _MAX_HEADER = 1 << 20  # a look's header is a few KB; refuse anything that would
 _MAX_FILE = 1 << 30    # a look is well under 2 MB; never read gigabytes because a path says "look"
 _MAX_TEXT = 4096       # characters in a text field (names, hashes, versions)
 _MAX_SIDE = 1 << 16    # pixels on a side of work_size
+# Characters a terminal acts on instead of showing: controls (escape sequences that
+# retitle windows, write the clipboard, hide text) and the bidi overrides that reorder text.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass
@@ -126,12 +130,21 @@ _FIELD_TYPES: dict[str, type] = {
 }
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escapes, bidi overrides) replaced by U+FFFD.
+    Names from the file system go into a look's metadata through this: `load_look` refuses
+    text fields that hold such characters, since `hrstyle info` shows them on a terminal."""
+    return "".join("\ufffd" if unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS else c for c in text)
+
+
 def _check_field(name: str, value: Any) -> None:
     kind = _FIELD_TYPES[name]
     if type(value) is not kind:
         raise ValueError(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
     if kind is str and len(value) > _MAX_TEXT:
         raise ValueError(f"{name}: expected at most {_MAX_TEXT} characters, got {len(value)}")
+    if kind is str and printable(value) != value:
+        raise ValueError(f"{name}: holds control characters (terminal escapes); not a look hrstyle wrote")
     if name == "work_size" and not (len(value) == 2 and all(type(v) is int and 1 <= v <= _MAX_SIDE for v in value)):
         raise ValueError(f"work_size: expected [height, width] in pixels, got {value!r:.60}")
     if name == "steps_done" and value < 0:

@@ -9,7 +9,9 @@ steps take and return tensors and keep no state:
   work-size input and output) -> `apply_grade` (those coefficients, bilinearly
   upsampled, applied to the full-resolution frame);
 * ``--native`` (the reference): `run_native_tiled`, the network at full
-  resolution in overlapping, feathered tiles.
+  resolution in overlapping, feathered tiles;
+* a 3D LUT instead of a look (``--engine lut``, e.g. from ``hrstyle bake``):
+  every pixel through `lut.apply_lut`, no network, no work size.
 
 `grade_batch` composes them. `render_shot` streams a shot through it: a decode
 thread and an encode thread, each behind a small bounded queue, keep disk and
@@ -44,7 +46,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .atomic import make_folder, write_bytes_atomic
+from .atomic import make_folder, remove_stale_temps, write_bytes_atomic
 from .colour import working_encoding
 from .device import pick_device
 from .errors import DeviceMemoryError, ImageReadError, InputError, OutputError, ShapeError
@@ -66,6 +68,7 @@ from .frames import (
 from .guided import apply_upsampled, fit_affine
 from .imaging import long_side_size, resize
 from .look import LOOK_SUFFIX, Look, file_sha256
+from .lut import INTERPOLATIONS, Lut3D, apply_lut, lut_sha256
 from .net import HRNet
 from .temporal import CoefficientSmoother, SmoothCfg
 
@@ -105,6 +108,7 @@ class RenderCfg:
     eps: float = 1e-3
     smooth: SmoothCfg = SmoothCfg(strength=0.0)  # flow-guided temporal smoothing; strength 0 = off
     colorspace: str = "auto"       # frames' encoding (colour.COLORSPACES): auto = EXR is scene-linear Rec.709
+    interpolation: str = "tetrahedral"  # grading with a LUT: lut.INTERPOLATIONS; unused with a look
     precision: str = "auto"        # network activations: auto = bf16/fp16 on CUDA, fp32 elsewhere
     compile: bool = False          # torch.compile the network; costs time before the first frame
     device: str = "auto"
@@ -123,6 +127,8 @@ class RenderCfg:
         if self.native and self.smooth.strength > 0:
             raise InputError("--smooth works on the guided path's colour transform; drop --native or --smooth")
         working_encoding(self.colorspace, "uint8")  # validates the name
+        if self.interpolation not in INTERPOLATIONS:
+            raise InputError(f"LUT interpolation {self.interpolation!r}: expected one of {', '.join(INTERPOLATIONS)}")
         if self.precision not in PRECISIONS:
             raise InputError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
 
@@ -159,8 +165,26 @@ def prepare_look(look: Look, cfg: RenderCfg) -> Look:
     return replace(look, net=net)
 
 
+def prepare_lut(lut: Lut3D, cfg: RenderCfg) -> Lut3D:
+    """``lut`` on the render's device. Refuses the options that only mean something for a network.
+
+    Raises:
+        InputError: ``cfg`` asks for temporal smoothing or the native path.
+    """
+    if cfg.smooth.strength > 0:
+        raise InputError("--smooth smooths the network's colour transform from frame to frame and a LUT has none; "
+                         "drop --smooth or apply the look file")
+    if cfg.native:
+        raise InputError("--native runs the look's network at full resolution; drop it to apply a LUT")
+    return lut.to(pick_device(cfg.device))
+
+
 def _device_of(net: nn.Module) -> torch.device:
     return next(net.parameters()).device
+
+
+def _grade_device(look: Look | Lut3D) -> torch.device:
+    return look.table.device if isinstance(look, Lut3D) else _device_of(look.net)
 
 
 def work_size_for(height: int, width: int, look: Look) -> tuple[int, int]:
@@ -275,11 +299,12 @@ def smooth_grade(smoother: CoefficientSmoother, links: Sequence[Link], work_in: 
     return smoothed[:, :9].reshape(batch, 3, 3, h, w), smoothed[:, 9:]
 
 
-def grade_batch(look: Look, frames: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None,
+def grade_batch(look: Look | Lut3D, frames: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None,
                 links: Sequence[Link] = ()) -> Tensor:
     """Grade (B,3,H,W) float32 frames (RGB as read: [0,1] for integer formats).
 
-    Runs on the device of ``look.net`` (see `prepare_look`) and returns
+    Runs on the device of ``look.net`` (see `prepare_look`), or of a LUT's table
+    (`prepare_lut`; interpolated by ``cfg.interpolation``), and returns
     (B,3,H,W) float32 there, unclipped. With a ``smoother``, ``links`` names
     each frame and its predecessor, and frames must come in shot order.
 
@@ -289,7 +314,9 @@ def grade_batch(look: Look, frames: Tensor, cfg: RenderCfg, smoother: Coefficien
     """
     if frames.ndim != 4 or frames.shape[1] != 3 or frames.dtype != torch.float32:
         raise ShapeError(f"frames: expected float32 (B,3,H,W), got {frames.dtype} {tuple(frames.shape)}")
-    full = frames.to(_device_of(look.net), non_blocking=True)
+    full = frames.to(_grade_device(look), non_blocking=True)
+    if isinstance(look, Lut3D):
+        return apply_lut(look, full, cfg.interpolation)
     with torch.inference_mode():
         if cfg.native:
             return run_native_tiled(look.net, full, cfg)
@@ -310,7 +337,7 @@ def auto_batch_size(device: torch.device, height: int, width: int) -> int:
     return int(max(1, min(_MAX_AUTO_BATCH, free // 2 // (height * width * 4 * _PLANES_PER_FRAME))))
 
 
-def grade_frames(look: Look, frames: Tensor, cfg: RenderCfg, batch_size: int,
+def grade_frames(look: Look | Lut3D, frames: Tensor, cfg: RenderCfg, batch_size: int,
                  smoother: CoefficientSmoother | None = None, links: Sequence[Link] = ()) -> tuple[Tensor, int]:
     """`grade_batch` over ``frames`` in chunks of ``batch_size``, halving the chunk
     on CUDA out-of-memory. Returns the graded frames on the CPU and the batch
@@ -447,9 +474,12 @@ def _shown(value: Any) -> str:
     return "default" if value is None else str(value)
 
 
-def pixel_options(cfg: RenderCfg, look: Look, ext: str | None, bit_depth: str | None) -> dict[str, Any]:
+def pixel_options(cfg: RenderCfg, look: Look | Lut3D, ext: str | None, bit_depth: str | None) -> dict[str, Any]:
     """The settings that change output pixels, as recorded in the manifest; ``look``
     as `prepare_look` returns it, so the precision is the one it will run at."""
+    if isinstance(look, Lut3D):
+        return {"engine": "lut", "interpolation": cfg.interpolation, "colorspace": cfg.colorspace, "ext": ext,
+                "bit_depth": bit_depth}
     options: dict[str, Any] = {
         "native": cfg.native,
         "colorspace": cfg.colorspace,
@@ -532,7 +562,7 @@ ProgressCallback = Callable[[RenderProgress], None]
 
 def render_shot(
     shot: Shot,
-    look: Look,
+    look: Look | Lut3D,
     out_dir: str | Path,
     cfg: RenderCfg = RenderCfg(),
     *,
@@ -543,7 +573,7 @@ def render_shot(
     force: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> RenderReport:
-    """Grade every frame of ``shot`` with ``look`` into ``out_dir``.
+    """Grade every frame of ``shot`` with ``look`` (or a 3D LUT) into ``out_dir``.
 
     Outputs keep each input's file name, format, bit depth, alpha and metadata;
     ``ext`` (``"exr"``, ``".png"``, ``"mov"``) and ``bit_depth`` override them. A
@@ -572,9 +602,13 @@ def render_shot(
     outputs = _plan_outputs(shot, out_dir, ext)
     if bit_depth is not None and outputs.video is not None:
         raise InputError(f"bit depth: {outputs.video.suffix} video is written at its codec's depth; drop --bit-depth")
-    look = prepare_look(look, cfg)
+    if isinstance(look, Lut3D):
+        look, sha256 = prepare_lut(look, cfg), lut_sha256(look)
+    else:
+        look = prepare_look(look, cfg)
+        sha256 = look.sha256
     key = {
-        "look_sha256": look.sha256,
+        "look_sha256": sha256,
         "shot": str(Path(shot.pattern or shot.source).resolve()),
         "options": pixel_options(cfg, look, ext, bit_depth),
     }
@@ -590,6 +624,7 @@ def render_shot(
                             time.perf_counter() - start, dry_run)
 
     make_folder(out_dir)
+    remove_stale_temps(out_dir)  # half-written files of a run that was killed
     manifest.save()
     if outputs.video is not None:
         sink: _FileSink | _VideoSink = _VideoSink(outputs.video, manifest)
@@ -705,12 +740,12 @@ class _VideoSink:
 class _Run:
     """One render's moving parts: decode thread -> grading here -> writer thread."""
 
-    def __init__(self, look: Look, cfg: RenderCfg, sink: _FileSink | _VideoSink, manifest: Manifest,
+    def __init__(self, look: Look | Lut3D, cfg: RenderCfg, sink: _FileSink | _VideoSink, manifest: Manifest,
                  on_progress: ProgressCallback | None, warmup: frozenset[int] = frozenset()) -> None:
         self.look, self.cfg, self.sink, self.manifest, self.on_progress = look, cfg, sink, manifest, on_progress
         self.warmup = warmup  # frames graded only to prime the smoother, never written
         self.smoother = CoefficientSmoother(cfg.smooth) if cfg.smooth.strength > 0 else None
-        self.device = _device_of(look.net)
+        self.device = _grade_device(look)
         # Deep enough for one batch in flight and the next filling.
         self.depth = 2 * (cfg.batch_size or (_MAX_AUTO_BATCH if self.device.type == "cuda" else 1))
         self.written: list[int] = []

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -144,6 +144,8 @@ class SweepCell:
 
 @dataclass
 class SweepResult:
+    """A finished sweep: its cells and where its contact sheet and figures were written."""
+
     cfg: SweepCfg
     keyframe: Path
     look_image: Path
@@ -156,17 +158,17 @@ class SweepResult:
     @property
     def rows(self) -> list[list[SweepCell]]:
         """The cells as the contact sheet shows them: one list per content weight."""
-        cols = len(self.cfg.style_weights)
+        cols = self.cfg.shape[1]
         return [self.cells[i : i + cols] for i in range(0, len(self.cells), cols)]
 
     def to_dict(self) -> dict[str, Any]:
-        tune = {k: v for k, v in asdict(self.cfg.tune).items() if k not in ("content_weight", "style_weight")}
+        settings = {k: v for k, v in asdict(self.cfg.tune).items() if k not in ("content_weight", "style_weight")}
         return {
             "format": "hrstyle-sweep", "version": JSON_FORMAT_VERSION,
             "keyframe": str(self.keyframe), "look_image": str(self.look_image),
             "rows": "content_weight", "columns": "style_weight",
             "content_weights": list(self.cfg.content_weights), "style_weights": list(self.cfg.style_weights),
-            "tune": tune, "work_size": self.cells[0].look.meta.work_size,
+            "tune": settings, "work_size": self.cells[0].look.meta.work_size,
             "preview_size": list(self.cells[0].preview.shape[:2]), "device": self.device,
             "seconds": round(self.seconds, 3), "sheet": self.sheet_path.name,
             "cells": [c.to_dict() for c in self.cells],
@@ -182,7 +184,7 @@ class SweepProgress:
     content_weight: float
     style_weight: float
     steps: int               # steps per cell; a cell may stop earlier on a plateau
-    stats: StepStats = field(repr=False)
+    stats: StepStats
 
     @property
     def completed(self) -> int:
@@ -210,7 +212,7 @@ class _Shared:
     device: torch.device
     vgg: VGGFeatures
     targets: PerceptualTargets
-    key_t: Tensor             # (1,3,H,W) as read
+    key_t: Tensor             # (1,3,H,W) in the working encoding, as `hrstyle tune` reads it
     look_t: Tensor
     preview_in: Tensor        # the keyframe at preview size
     scorer: StillScorer
@@ -265,7 +267,7 @@ def run_sweep(keyframe: str | Path, look_image: str | Path, out_dir: str | Path,
     tuning step, ``on_cell`` after every cell. Ctrl-C stops the sweep (looks
     already kept stay) and re-raises KeyboardInterrupt.
 
-    Each cell's look is the one `tune` makes from the same files and settings.
+    Each cell's look is the one `hrstyle tune` makes from the same files and settings.
 
     Raises:
         ImageReadError: an unreadable keyframe or look image.

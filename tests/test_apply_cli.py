@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -110,30 +111,54 @@ def test_ctrl_c_exits_130_with_a_hint_to_resume(tmp_path, plates, look_file, mon
     assert_one_line_error(_apply(plates, "--look", look_file, "-o", tmp_path / "out"), 130, "run the same command")
 
 
-def test_sigkill_mid_render_then_rerun_is_byte_identical_to_a_clean_run(tmp_path, look_file):
-    total = 12
-    write_sequence(tmp_path / "plates", "s.{:04d}.png", range(1, total + 1), step=16)
+def _frames_on_disk(folder: Path) -> dict[str, bytes]:
+    return {name: data for name, data in visible_files(folder).items() if name != MANIFEST_NAME} if folder.exists() else {}
+
+
+def _assert_manifest_matches_disk(folder: Path) -> None:
+    """What the manifest says is done is on disk, byte for byte."""
+    for entry in manifest(folder)["frames"].values():
+        if entry["status"] == "done":
+            assert hashlib.sha256((folder / entry["output"]).read_bytes()).hexdigest() == entry["sha256"]
+
+
+KILL_POINTS = 5
+
+
+def test_sigkill_at_five_points_then_rerun_is_byte_identical_to_a_clean_run(tmp_path, look_file):
+    """SIGKILL the render at five points, resuming after each, and end where a clean run ends.
+
+    Each kill comes a seeded 1-2 new frames into a run plus a seeded 0-40 ms, so kills land
+    between frames, in the middle of writing one, or while the manifest is saved.
+    """
+    total = 20
+    write_sequence(tmp_path / "plates", "s.{:04d}.png", range(1, total + 1), step=15)  # 64x36
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     assert _apply(tmp_path / "plates", "--look", look_file, "-o", clean).exit_code == 0
+    expected = _frames_on_disk(clean)
 
     command = [sys.executable, "-m", "hrstyle", "apply", str(tmp_path / "plates"), "--look", str(look_file),
                "-o", str(killed)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(list(killed.glob("s.*.png"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "the render finished before it could be killed"
-    assert 2 <= len(list(killed.glob("s.*.png"))) < total
-
-    # What the manifest says is done is on disk, byte for byte.
-    for entry in manifest(killed)["frames"].values():
-        assert hashlib.sha256((killed / entry["output"]).read_bytes()).hexdigest() == entry["sha256"]
+    rng = random.Random(20261122)
+    for point in range(KILL_POINTS):
+        wanted = len(_frames_on_disk(killed)) + rng.randint(1, 2)
+        delay = rng.uniform(0, 0.04)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while len(list(killed.glob("s.*.png"))) < wanted and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL, f"kill {point + 1}: the render finished before it could be killed"
+        # Every frame in place is complete and the clean run's; the manifest claims no more than that.
+        on_disk = _frames_on_disk(killed)
+        assert on_disk and all(data == expected[name] for name, data in on_disk.items()), point
+        _assert_manifest_matches_disk(killed)
+    assert len(_frames_on_disk(killed)) < total
 
     assert subprocess.run(command, capture_output=True).returncode == 0
-    without_manifest = {name: data for name, data in visible_files(killed).items() if name != MANIFEST_NAME}
-    assert without_manifest == {name: data for name, data in visible_files(clean).items() if name != MANIFEST_NAME}
+    assert _frames_on_disk(killed) == expected
+    assert not [p.name for p in killed.iterdir() if p.name.startswith(".")], "a killed run's temporary files remain"
     frames = manifest(killed)["frames"]
     assert len(frames) == total and all(entry["status"] == "done" for entry in frames.values())
-    for entry in frames.values():
-        assert hashlib.sha256(without_manifest[entry["output"]]).hexdigest() == entry["sha256"]
+    _assert_manifest_matches_disk(killed)

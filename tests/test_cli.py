@@ -2,7 +2,12 @@
 
 import json
 import pickle
+import random
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +15,7 @@ from typer.testing import CliRunner
 
 import hrstyle.tune
 from hrstyle.cli import app
-from hrstyle.frames import FrameSpec, write_image
+from hrstyle.frames import FrameSpec, read_image, write_image
 from hrstyle.look import load_look
 
 from conftest import SAMPLES, assert_one_line_error
@@ -125,6 +130,60 @@ def test_ctrl_c_saves_the_look_so_far_and_exits_130(tmp_path, monkeypatch):
     assert result.exit_code == 130, result.output
     look = load_look(out)
     assert look.meta.stopped == "interrupted" and look.meta.steps_done == 2
+
+
+def _loss_turning_nan_at(monkeypatch, call: int) -> None:
+    real_loss, calls = hrstyle.tune.perceptual_loss, {"n": 0}
+
+    def loss(*args, **kwargs):
+        calls["n"] += 1
+        terms = real_loss(*args, **kwargs)
+        if calls["n"] >= call:
+            terms.total = terms.total * float("nan")
+        return terms
+
+    monkeypatch.setattr(hrstyle.tune, "perceptual_loss", loss)
+
+
+def test_a_loss_turning_nan_keeps_the_last_good_look_and_warns(tmp_path, monkeypatch):
+    _loss_turning_nan_at(monkeypatch, 4)
+    out = tmp_path / "a.look.safetensors"
+    result = runner.invoke(app, ["tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"), "-o", str(out),
+                                 "--steps", "10", "--size", "32", "--net", "hrnet-small"])
+    assert result.exit_code == 0, result.output
+    assert "warning: the loss became NaN/Inf; saved the last good weights" in result.output
+    look = load_look(out)  # refuses non-finite weights, so these are finite
+    assert look.meta.stopped == "non-finite" and look.meta.steps_done == 3
+
+
+def test_a_loss_nan_from_the_first_step_is_one_line_exit_1_and_writes_nothing(tmp_path, monkeypatch):
+    _loss_turning_nan_at(monkeypatch, 1)
+    result = _tune(SAMPLES / "keyframe.png", SAMPLES / "look.jpg", "-o", tmp_path / "a.look.safetensors")
+    assert_one_line_error(result, 1, "the loss was NaN or Inf from the first step")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sigint_during_a_real_tune_leaves_a_complete_look_and_exits_130(tmp_path, seed):
+    """Ctrl-C a tune process at a seeded moment after its first step (maybe mid-preview):
+    exit 130, the best look so far saved whole, the preview whole, no temporary files."""
+    out, preview = tmp_path / "a.look.safetensors", tmp_path / "preview.png"
+    command = [sys.executable, "-m", "hrstyle", "tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"),
+               "-o", str(out), "--steps", "100000", "--size", "32", "--net", "hrnet-small",
+               "--preview", str(preview), "--preview-every", "1"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not preview.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(random.Random(seed).uniform(0, 0.5))
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    look = load_look(out)
+    assert look.meta.stopped == "interrupted" and look.meta.steps_done >= 1 and stdout.strip() == str(out)
+    assert read_image(preview).pixels.shape[:2] == tuple(look.meta.work_size)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.look.safetensors", "preview.png"]
 
 
 def test_bad_option_values_are_usage_errors(tmp_path):

@@ -131,6 +131,7 @@ class Case:
     fragment: str = ""             # in the one error line (code != 0) or anywhere in the output (code 0)
     leaves: tuple[str, ...] = ()   # globs, relative to the case folder, of the new files: each must match
     check: Callable[[Kit], None] | None = None  # more checks on what was written
+    known_bug: str = ""            # an open bug in code this suite does not own: the case is xfail until fixed
 
 
 # --- makers ---------------------------------------------------------------------------
@@ -259,8 +260,14 @@ def _fifo(path: Path) -> Path:
     return path
 
 
-def _nested(depth: int) -> Callable[[dict, dict], None]:
-    return lambda meta, tensors: meta.update(tune_cfg=json.loads("[" * depth + "]" * depth))
+def _deeply_nested_look(kit: Kit, depth: int = 100_000) -> Path:
+    """The corpus look with its tune_cfg a list nested ``depth`` deep (json cannot write that)."""
+    data = kit.look("deep.look.safetensors").read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    meta = json.loads(json.loads(data[8 : 8 + n])["__metadata__"]["hrstyle"])
+    text = json.dumps({**meta, "tune_cfg": None}).replace('"tune_cfg": null', '"tune_cfg": ' + "[" * depth + "]" * depth)
+    kit.p("deep.look.safetensors").write_bytes(save_tensors(load_tensors(data), metadata={"hrstyle": text}))
+    return kit.p("deep.look.safetensors")
 
 
 def _outputs_finite(kit: Kit) -> None:
@@ -298,6 +305,10 @@ def _tune(kit: Kit, keyframe: Path, look_image: Path | None = None) -> list:
 
 def _sweep(kit: Kit, keyframe: Path, look_image: Path | None = None, out: Path | None = None) -> list:
     return ["sweep", keyframe, look_image or kit.look_image(), "-o", out or kit.p("sweep"), *SWEEP]
+
+
+def _bake(kit: Kit, look: Path | None = None, frame: Path | None = None, out: Path | None = None) -> list:
+    return ["bake", look or kit.look(), "--from", frame or kit.still("f.png"), "-o", out or kit.p("look.cube")]
 
 
 def _mixed_sizes(kit: Kit) -> list:
@@ -385,6 +396,7 @@ CASES: list[Case] = [
     Case("info-folder-as-look", lambda k: ["info", k.shot()], 2, "is a folder, not a look file"),
     Case("apply-fifo-as-look", lambda k: _apply(k, k.shot(), look=_fifo(k.p("pipe.look.safetensors"))), 2,
          "not a regular file"),
+    Case("bake-missing-look", lambda k: _bake(k, look=k.p("nope.look.safetensors")), 2, "no such look file"),
     Case("sweep-missing-look-image", lambda k: _sweep(k, k.still("key.png"), k.p("nope.png")), 2, "no such file"),
     # --- zero-byte, truncated and fake image files -------------------------------------------
     Case("tune-zero-byte-keyframe", lambda k: _tune(k, (k.p("key.png").write_bytes(b""), k.p("key.png"))[1]), 2,
@@ -402,8 +414,10 @@ CASES: list[Case] = [
     Case("apply-truncated-exr", lambda k: _first_frame_broken(k, _truncate, "s.{:04d}.exr"), 2,
          "truncated or corrupt", leaves=(MANIFEST,)),
     Case("score-truncated-png-output",
-         lambda k: (k.shot("graded"), _truncate(k.p("graded", "s.0002.png")), _score(k, k.shot(), k.p("graded")))[2],
-         2, "s.0002.png: truncated or corrupt"),
+         lambda k: (k.shot("graded"), _truncate(k.p("graded", "s.0001.png")), _score(k, k.shot(), k.p("graded")))[2],
+         2, "s.0001.png: truncated or corrupt"),
+    Case("bake-truncated-png-frame", lambda k: _bake(k, frame=_truncate(k.still("f.png"))), 2,
+         "truncated or corrupt"),
     Case("sweep-truncated-png-keyframe", lambda k: _sweep(k, _truncate(k.still("key.png"))), 2,
          "truncated or corrupt"),
     Case("tune-text-named-png-look-image",
@@ -416,9 +430,12 @@ CASES: list[Case] = [
     Case("apply-1x1-frame", lambda k: _apply(k, k.still("plates/s.0001.png", 1, 1)), 2, "H,W >= 8",
          leaves=(MANIFEST,)),
     Case("sweep-1x1-look-image", lambda k: _sweep(k, k.still("key.png"), k.still("ref.png", 1, 1)), 2,
-         "at least"),
+         "at least", known_bug="sweep.run_sweep makes the output folder before it checks the images' sizes, "
+                               "so a too-small image leaves an empty folder"),
     Case("tune-16384x16384-keyframe", lambda k: _tune(k, _huge_png(k.p("huge.png"))), 2, "megapixels"),
-    Case("apply-16384x16384-frame", lambda k: _apply(k, _huge_png(k.p("plates", "s.0001.png"))), 2, "megapixels"),
+    Case("apply-16384x16384-frame", lambda k: _apply(k, _huge_png(k.p("plates", "s.0001.png"))), 2, "megapixels",
+         leaves=(MANIFEST,)),
+    Case("bake-16384x16384-frame", lambda k: _bake(k, frame=_huge_png(k.p("f.png"))), 2, "megapixels"),
     Case("apply-mixed-sizes", _mixed_sizes, 2, "frame 3 is 48x36 but frame 1 is 64x36",
          leaves=(MANIFEST, "out/s.0001.png", "out/s.0002.png")),
     # --- sequences ----------------------------------------------------------------------------
@@ -451,8 +468,12 @@ CASES: list[Case] = [
          "cannot open (Permission denied)"),
     Case("apply-output-not-writable",
          lambda k: ["apply", k.shot(), "--look", k.look(), "-o", k.immutable("locked") / "out"], 2, "not writable"),
+    Case("apply-into-an-existing-folder-not-writable",
+         lambda k: ["apply", k.shot(), "--look", k.look(), "-o", k.immutable("locked")], 2, "not writable"),
     Case("sweep-output-not-writable", lambda k: _sweep(k, k.still("key.png"), out=k.immutable("locked") / "sweep"),
          2, "not writable"),
+    Case("bake-output-not-writable", lambda k: _bake(k, out=k.immutable("locked") / "look.cube"), 2, "not writable"),
+    Case("bake-disk-full", lambda k: _bake(k, out=k.tmpfs("disk") / "look.cube"), 2, "disk full"),
     Case("apply-disk-full", lambda k: ["apply", k.shot(), "--look", k.look(), "-o", k.tmpfs("disk")], 2,
          "disk full", leaves=(f"disk/{MANIFEST_NAME}",)),
     Case("apply-disk-full-mid-render",
@@ -472,6 +493,8 @@ CASES: list[Case] = [
          2, "expected shape"),
     Case("apply-pickle-renamed-to-safetensors", lambda k: _apply(k, k.shot(), look=_pickled_look(k)), 2,
          "not a look file", check=_no_marker),
+    Case("bake-pickle-renamed-to-safetensors", lambda k: _bake(k, look=_pickled_look(k)), 2, "not a look file",
+         check=_no_marker),
     Case("info-pickle-renamed-to-safetensors", lambda k: ["info", _pickled_look(k)], 2, "not a look file",
          check=_no_marker),
     Case("info-look-with-nan-weights",
@@ -487,12 +510,16 @@ CASES: list[Case] = [
     Case("info-metadata-wrong-types",
          lambda k: ["info", _rewrite_look(k, "types.look.safetensors", lambda m, t: m.update(keyframe_name=7))],
          2, "keyframe_name"),
+    Case("info-metadata-terminal-escapes",
+         lambda k: ["info", _rewrite_look(k, "esc.look.safetensors",
+                                          lambda m, t: m.update(keyframe_name="\x1b]0;owned\x07\x1b[8mhidden"))],
+         2, "control characters"),
     Case("apply-metadata-bad-work-size",
          lambda k: _apply(k, k.shot(), look=_rewrite_look(k, "ws.look.safetensors",
                                                           lambda m, t: m.update(work_size=["36", "64"]))),
          2, "work_size"),
     Case("info-metadata-nested-100000-deep",
-         lambda k: ["info", _rewrite_look(k, "deep.look.safetensors", _nested(100_000))], 2,
+         lambda k: ["info", _deeply_nested_look(k)], 2,
          "without hrstyle look metadata"),
     Case("info-look-naming-a-huge-network",
          lambda k: ["info", _rewrite_look(k, "huge.look.safetensors", lambda m, t: m["net_cfg"].update(
@@ -516,9 +543,15 @@ CASES: list[Case] = [
          leaves=(f"sortie — out/{MANIFEST_NAME}", "sortie — out/plan ñ.0001.png", "sortie — out/plan ñ.0002.png")),
     Case("tune-unicode-and-space-paths", _unicode_tune, 0, leaves=("выход look ☀.look.safetensors",),
          check=_loads("выход look ☀.look.safetensors")),
+    Case("tune-keyframe-named-with-terminal-escapes",
+         lambda k: ["tune", k.still("key\x1b[31m red.png"), k.look_image(), "-o", k.p("out.look.safetensors"), *TUNE],
+         0, leaves=("out.look.safetensors",), check=_loads("out.look.safetensors")),
     Case("info-unicode-and-space-paths", lambda k: ["info", k.look("чай ☀ look.look.safetensors")], 0, "net_cfg"),
-    Case("score-unicode-and-space-paths", lambda k: _score(k, k.shot("plán ☀"), k.shot("grâde ☀")), 0,
+    Case("score-unicode-and-space-paths", lambda k: _score(k, k.shot("plán ☀", (1,)), k.shot("grâde ☀", (1,))), 0,
          "style_gap"),
+    Case("bake-unicode-and-space-paths",
+         lambda k: _bake(k, k.look("regard ☀.look.safetensors"), k.still("image ñ.png"), k.p("sortie ☀ lut.cube")), 0,
+         leaves=("sortie ☀ lut.cube",)),
     Case("sweep-unicode-and-space-paths", lambda k: _sweep(k, k.still("clé ☀.png"), out=k.p("balayage ☀")), 0,
          leaves=("balayage ☀/sweep.png", "balayage ☀/sweep.json", "balayage ☀/cell_*.png")),
 ]
