@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -132,6 +133,7 @@ def interleave(jobs: list[Job], repeats: int) -> None:
 
 
 def _grade_job(look: Look, frame: Tensor, cfg: RenderCfg, out: list[float]) -> Job:
+    """`grade_batch` of ``frame`` with ``cfg``, timed into ``out``."""
     prepared = prepare_look(look, cfg)
 
     def grade() -> None:
@@ -162,13 +164,13 @@ def gatys_job(keyframe: Tensor, look_image: Tensor, samples: Samples) -> Job:
     cfg = TuneCfg()
     device = torch.device("cpu")
     vgg = VGGFeatures().to(device)
-    content, look = prepare(keyframe, cfg.size, device), prepare(look_image, cfg.size, device)
-    gatys = Gatys(content, vgg, make_targets(vgg, content, look), cfg, GATYS_LR)
+    content, style = prepare(keyframe, cfg.size, device), prepare(look_image, cfg.size, device)
+    gatys = Gatys(content, vgg, make_targets(vgg, content, style), cfg, GATYS_LR)
     samples["gatys setup"], samples["gatys step"] = [], []
 
     def run() -> None:
         with timed(samples["gatys setup"]):
-            make_targets(vgg, content, look)
+            make_targets(vgg, content, style)
         with timed(samples["gatys step"]):
             gatys.step()
 
@@ -182,40 +184,39 @@ PNG_PATH, GRADING = STAGES[:8], STAGES[2:6]  # a PNG frame's whole way through a
 
 def stage_job(look: Look, png: Path, exr: Path, scratch: Path, samples: Samples) -> Job:
     """One frame at the I/O size through each step `render_shot` takes, each timed on its own."""
-    cfg = CPU
-    prepared = prepare_look(look, cfg)
+    prepared = prepare_look(look, CPU)
     for stage in STAGES:
         samples[stage] = []
 
-    def run() -> None:
-        with timed(samples["decode PNG"]):
+    def once(into: Samples) -> None:
+        with timed(into["decode PNG"]):
             image = read_image(png)
-        with timed(samples["to tensor"]):
-            full = to_tensor(working_encoding(cfg.colorspace, image.spec.bit_depth).to_working(image.pixels))
+        with timed(into["to tensor"]):
+            full = to_tensor(working_encoding(CPU.colorspace, image.spec.bit_depth).to_working(image.pixels))
         with torch.inference_mode():
-            with timed(samples["resize to work size"]):
+            with timed(into["resize to work size"]):
                 work_in = to_work_size(full, prepared)
-            with timed(samples["network"]):
-                work_out = run_network(prepared.net, work_in, cfg)
-            with timed(samples["fit_grade"]):
-                A, b = fit_grade(work_in, work_out, cfg)
-            with timed(samples["apply_grade"]):
+            with timed(into["network"]):
+                work_out = run_network(prepared.net, work_in, CPU)
+            with timed(into["fit_grade"]):
+                A, b = fit_grade(work_in, work_out, CPU)
+            with timed(into["apply_grade"]):
                 graded = apply_grade(full, A, b)
-        with timed(samples["to pixels"]):
+        with timed(into["to pixels"]):
             pixels = to_pixels(graded)
-        with timed(samples["encode PNG"]):
+        with timed(into["encode PNG"]):
             write_image(scratch / "out.png", pixels, image.spec)
-        with timed(samples["decode EXR half"]):
+        with timed(into["decode EXR half"]):
             image = read_image(exr)
-        encoding = working_encoding(cfg.colorspace, image.spec.bit_depth)
-        with timed(samples["linear → working"]):
+        encoding = working_encoding(CPU.colorspace, image.spec.bit_depth)
+        with timed(into["linear → working"]):
             working = encoding.to_working(image.pixels)
-        with timed(samples["working → linear"]):
+        with timed(into["working → linear"]):
             linear = encoding.from_working(working)
-        with timed(samples["encode EXR half"]):
+        with timed(into["encode EXR half"]):
             write_image(scratch / "out.exr", linear, image.spec)
 
-    return Job(run, warmup=run)
+    return Job(lambda: once(samples), warmup=lambda: once(defaultdict(list)))
 
 
 def render_job(look: Look, shots: dict[str, Path], scratch: Path, samples: Samples) -> Job:
@@ -297,12 +298,12 @@ def gpu_figures(look: Look, keyframe: Tensor, device: torch.device, height: int 
         if to_host:
             graded.cpu()
 
-    for precision, batch, to_host in cases:
+    for precision, batch, to_host in cases:  # warm-up, and each case's peak GPU memory
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         grade(precision, batch, to_host)
         sync(device)
-        if device.type == "cuda":
+        if device.type == "cuda" and not to_host:
             peak_mib[precision, batch] = torch.cuda.max_memory_allocated(device) / 2**20
     for _ in range(repeats):
         for case in cases:
@@ -326,6 +327,120 @@ def _verdict(ok: bool) -> str:
 
 def _median(samples: Samples, name: str) -> float:
     return statistics.median(samples[name])
+
+
+def report(args: argparse.Namespace, sizes: list[int], look: Look, samples: Samples, rss: list[dict[str, Any]],
+           huge: dict[str, Any], gpu: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Table], list[str]]:
+    """The figures as JSON data, tables and notes."""
+    work_hw = tuple(look.meta.work_size)
+    gatys_s = _median(samples, "gatys setup") + args.gatys_steps * _median(samples, "gatys step")
+    speed = []
+    for size in sizes:
+        width = size * 16 // 9
+        guided, native = _median(samples, f"guided {size}"), _median(samples, f"native {size}")
+        speed.append({
+            "size": f"{width}×{size}", "height": size, "guided_s": guided, "native_s": native,
+            "guided_fps": 1 / guided, "native_fps": 1 / native, "native_frames": len(samples[f"native {size}"]),
+            "native_over_guided": native / guided, "gatys_over_guided": gatys_s / guided,
+            "net_px_ratio": native_network_pixels(size, width, CPU) / (work_hw[0] * work_hw[1]),
+        })
+    by_height = {row["height"]: row for row in speed}
+    stage_ms = {stage: 1000 * _median(samples, stage) for stage in STAGES}
+    renders = {fmt.removeprefix("render "): statistics.median(v) for fmt, v in samples.items()
+               if fmt.startswith("render ")}
+    io_ref = by_height.get(args.io_size)
+    small, large = rss
+    rss_ratio = large["peak_rss_mib"] / small["peak_rss_mib"]
+    huge_bytes = huge["peak_rss_mib"] * 2**20
+
+    targets = []
+    if 1080 in by_height:
+        row = by_height[1080]
+        targets += [("guided 1080p ≥ 3 fps (CPU)", f"{row['guided_fps']:.2f} fps",
+                     row["guided_fps"] >= TARGET_FPS_1080),
+                    ("guided ≥ 30× faster than --native at 1080p", f"{row['native_over_guided']:.1f}×",
+                     row["native_over_guided"] >= TARGET_NATIVE_RATIO)]
+    targets += [(f"peak RSS {args.frames_small} → {args.frames_large} frames within ±5%",
+                 f"{rss_ratio:.3f}× ({rss_ratio - 1:+.1%})", abs(rss_ratio - 1) <= TARGET_RSS_DRIFT),
+                (f"{huge['width']}×{huge['height']} frame ≤ 4 GB", f"{huge_bytes / 1e9:.2f} GB",
+                 huge_bytes <= TARGET_8K_BYTES)]
+    best_half = max((r for r in gpu if r["precision"] != "fp32"), key=lambda r: r["fps"], default=None)
+    if best_half is not None:
+        targets.append((f"GPU 4K ≥ {TARGET_GPU_FPS_4K:g} fps with {best_half['precision']} "
+                        f"(best batch: {best_half['batch']})", f"{best_half['fps']:.0f} fps",
+                        best_half["fps"] >= TARGET_GPU_FPS_4K))
+
+    tables = [
+        Table(f"Grading, frames in memory (grade_batch, CPU, batch 1; medians of {args.repeats} interleaved rounds)",
+              ["frame", "guided s/frame", "guided fps", "--native s/frame", "--native fps", "native frames timed",
+               "native/guided", "Gatys/guided", "network px native/guided"],
+              [[r["size"], r["guided_s"], r["guided_fps"], r["native_s"], r["native_fps"], r["native_frames"],
+                r["native_over_guided"], r["gatys_over_guided"], r["net_px_ratio"]] for r in speed]),
+        Table("Targets", ["target", "measured", "verdict"], [(t, m, _verdict(ok)) for t, m, ok in targets]),
+        Table(f"Where a {args.io_size * 16 // 9}×{args.io_size} frame's time goes (one frame, each step alone; ms, "
+              "medians)", ["step", "ms", "share of PNG in → PNG out"],
+              [[stage, stage_ms[stage], f"{stage_ms[stage] / sum(stage_ms[s] for s in PNG_PATH):.0%}"
+                if stage in PNG_PATH else ""] for stage in STAGES]),
+        Table(f"End to end: render_shot at {args.io_size}p, {args.io_frames} frames per run (medians)",
+              ["format (in and out)", "s/frame", "fps", "vs grading alone"],
+              [[fmt, s, 1 / s, f"{s / io_ref['guided_s']:.2f}× the time" if io_ref else "n/a"]
+               for fmt, s in renders.items()]),
+        Table(f"Per-frame Gatys at the work size ({work_hw[1]}×{work_hw[0]})",
+              ["steps timed", "setup s (VGG targets)", "s/step", f"s/frame at {args.gatys_steps} steps"],
+              [[len(samples["gatys step"]), _median(samples, "gatys setup"), _median(samples, "gatys step"),
+                gatys_s]]),
+        Table("Peak RSS, each case in a fresh process (VmHWM)",
+              ["case", "peak after imports + look (MiB)", "peak RSS (MiB)", "seconds", "fps"],
+              [[f"render_shot, {r['frames']} frames {RSS_FRAME_HW[1]}×{RSS_FRAME_HW[0]} PNG", r["rss_before_mib"],
+                r["peak_rss_mib"], r["seconds"], r["frames"] / r["seconds"]] for r in rss]
+              + [[f"grade_batch, one {huge['width']}×{huge['height']} frame", huge["rss_before_mib"],
+                  huge["peak_rss_mib"], huge["seconds"], 1 / huge["seconds"]]]),
+    ]
+    if gpu:
+        tables.append(Table(f"GPU: guided at {gpu[0]['size']}, frames on the device ({gpu[0]['device_name']})",
+                            ["precision", "batch", "fps", "fps incl. copy to host", "peak GPU MiB"],
+                            [[r["precision"], r["batch"], r["fps"], r["fps_to_host"], r["peak_mib"]] for r in gpu]))
+
+    notes = [
+        f"Look: an untuned HR-Net at work size {work_hw[1]}×{work_hw[0]} (speed and memory do not depend on the "
+        "weights). Frames: sample_frames/keyframe.png resized to each size. Guided, native, one Gatys step, the "
+        f"step breakdown and the end-to-end renders run in turn in each of {args.repeats} rounds after one "
+        "untimed pass of each (no untimed native pass: a native frame is seconds of convolutions)."
+        + "".join(f" --native at {r['size']} is very slow on the CPU: one frame timed, {r['native_s']:.0f} s."
+                  for r in speed if r["height"] > NATIVE_CPU_REPEAT_MAX),
+        f"Gatys: Adam on the pixels (lr {GATYS_LR:g}) with the tune's VGG, targets and loss at "
+        f"{work_hw[1]}×{work_hw[0]}, {len(samples['gatys step'])} steps timed and extrapolated to "
+        f"{args.gatys_steps} (bench/quality.py's default --steps; that bench runs it at 256 px): {gatys_s:.0f} s "
+        "per frame, whatever the frame size, before the upscale.",
+    ]
+    if 1080 in by_height:
+        row = by_height[1080]
+        net_ms = stage_ms["network"]
+        notes.append(
+            f"Why not 30× over --native: at 1080p --native runs the network on "
+            f"{native_network_pixels(1080, 1920, CPU):,} px (512 px tiles with 32 px overlaps), the guided "
+            f"path on {work_hw[0] * work_hw[1]:,} px, {row['net_px_ratio']:.1f}× fewer. Even were the fit and the "
+            f"full-size apply free, the ratio could not pass ~{row['net_px_ratio']:.0f}×; they are not (see the "
+            f"breakdown: network {net_ms:.0f} ms of {sum(stage_ms[s] for s in GRADING):.0f} ms grading), so "
+            f"{row['native_over_guided']:.1f}× is measured. 30× would need a smaller work size or a network "
+            "cheaper per pixel; the work size is the look's tuned size by design.")
+    frame_mib = huge["width"] * huge["height"] * 12 / 2**20
+    notes.append(
+        "RSS: each case is a fresh process (this file's --child; guided, batch 1, CPU), and its peak is VmHWM "
+        "from /proc/self/status. Not getrusage's ru_maxrss (kept in the JSON): Linux carries it across fork "
+        f"and exec, so each child reported this parent's RSS at the fork ({small['ru_maxrss_mib']:.0f} MiB), "
+        "not its own. 'After imports + look': torch, hrstyle, the look and the keyframe loaded. The "
+        f"{huge['width']}×{huge['height']} row is grade_batch alone: its float32 frame ({frame_mib:.0f} MiB) is "
+        "made after that figure; a render would also hold the decoded pixels and the pixels being encoded, "
+        f"about {frame_mib:.0f} MiB each.")
+    if not gpu:
+        notes.append("No GPU here (torch.cuda.is_available() is False): GPU figures skipped.")
+    data = {"args": {k: v for k, v in vars(args).items() if v is not None}, "work_size": list(work_hw),
+            "speed": speed, "stages_ms": stage_ms, "render_s_per_frame": renders, "gatys_s_per_frame": gatys_s,
+            "rss": rss, "rss_ratio": rss_ratio, "huge": huge, "gpu": gpu,
+            "targets": [{"target": t, "measured": m, "pass": ok} for t, m, ok in targets],
+            "samples": samples, "peak_rss_mb": peak_rss_mb()}
+    return data, tables, notes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -390,118 +505,6 @@ def main(argv: list[str] | None = None) -> int:
     data, tables, notes = report(args, sizes, look, samples, rss, huge, gpu)
     print(write_results("apply", data, tables, args.out, notes))
     return 0
-
-
-def report(args: argparse.Namespace, sizes: list[int], look: Look, samples: Samples, rss: list[dict[str, Any]],
-           huge: dict[str, Any], gpu: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Table], list[str]]:
-    """The figures as JSON data, tables and notes."""
-    work_hw = tuple(look.meta.work_size)
-    gatys_s = _median(samples, "gatys setup") + args.gatys_steps * _median(samples, "gatys step")
-    speed = []
-    for size in sizes:
-        width = size * 16 // 9
-        guided, native = _median(samples, f"guided {size}"), _median(samples, f"native {size}")
-        speed.append({
-            "size": f"{width}×{size}", "height": size, "guided_s": guided, "native_s": native,
-            "guided_fps": 1 / guided, "native_fps": 1 / native, "native_frames": len(samples[f"native {size}"]),
-            "native_over_guided": native / guided, "gatys_over_guided": gatys_s / guided,
-            "net_px_ratio": native_network_pixels(size, width, CPU) / (work_hw[0] * work_hw[1]),
-        })
-    by_height = {row["height"]: row for row in speed}
-    stage_ms = {stage: 1000 * _median(samples, stage) for stage in STAGES}
-    renders = {fmt.removeprefix("render "): statistics.median(v) for fmt, v in samples.items()
-               if fmt.startswith("render ")}
-    io_ref = by_height.get(args.io_size)
-    small, large = rss
-    rss_ratio = large["peak_rss_mib"] / small["peak_rss_mib"]
-    huge_bytes = huge["peak_rss_mib"] * 2**20
-
-    targets = []
-    if 1080 in by_height:
-        row = by_height[1080]
-        targets += [("guided 1080p ≥ 3 fps (CPU)", f"{row['guided_fps']:.2f} fps", row["guided_fps"] >= TARGET_FPS_1080),
-                    ("guided ≥ 30× faster than --native at 1080p", f"{row['native_over_guided']:.1f}×",
-                     row["native_over_guided"] >= TARGET_NATIVE_RATIO)]
-    targets += [(f"peak RSS {args.frames_small} → {args.frames_large} frames within ±5%",
-                 f"{rss_ratio:.3f}× ({rss_ratio - 1:+.1%})", abs(rss_ratio - 1) <= TARGET_RSS_DRIFT),
-                (f"{huge['width']}×{huge['height']} frame ≤ 4 GB", f"{huge_bytes / 1e9:.2f} GB",
-                 huge_bytes <= TARGET_8K_BYTES)]
-    best_half = max((r for r in gpu if r["precision"] != "fp32"), key=lambda r: r["fps"], default=None)
-    if best_half is not None:
-        targets.append((f"GPU 4K ≥ {TARGET_GPU_FPS_4K:g} fps with {best_half['precision']} (batch {best_half['batch']})",
-                        f"{best_half['fps']:.0f} fps", best_half["fps"] >= TARGET_GPU_FPS_4K))
-
-    tables = [
-        Table(f"Grading, frames in memory (grade_batch, CPU, batch 1; medians of {args.repeats} interleaved rounds)",
-              ["frame", "guided s/frame", "guided fps", "--native s/frame", "--native fps", "native frames timed",
-               "native/guided", "Gatys/guided", "network px native/guided"],
-              [[r["size"], r["guided_s"], r["guided_fps"], r["native_s"], r["native_fps"], r["native_frames"],
-                r["native_over_guided"], r["gatys_over_guided"], r["net_px_ratio"]] for r in speed]),
-        Table("Targets", ["target", "measured", "verdict"], [(t, m, _verdict(ok)) for t, m, ok in targets]),
-        Table(f"Where a {args.io_size * 16 // 9}×{args.io_size} frame's time goes (one frame, each step alone; ms, "
-              "medians)", ["step", "ms", "share of PNG in → PNG out"],
-              [[stage, stage_ms[stage], f"{stage_ms[stage] / sum(stage_ms[s] for s in PNG_PATH):.0%}"
-                if stage in PNG_PATH else ""] for stage in STAGES]),
-        Table(f"End to end: render_shot at {args.io_size}p, {args.io_frames} frames per run (medians)",
-              ["input = output", "s/frame", "fps", "vs grading alone"],
-              [[fmt, s, 1 / s, f"{s / io_ref['guided_s']:.2f}× the time" if io_ref else "n/a"]
-               for fmt, s in renders.items()]),
-        Table(f"Per-frame Gatys at the work size ({work_hw[1]}×{work_hw[0]})",
-              ["steps timed", "setup s (VGG targets)", "s/step", f"s/frame at {args.gatys_steps} steps"],
-              [[len(samples["gatys step"]), _median(samples, "gatys setup"), _median(samples, "gatys step"),
-                gatys_s]]),
-        Table("Peak RSS, each case in a fresh process (VmHWM)",
-              ["case", "peak after imports + look (MiB)", "peak RSS (MiB)", "seconds", "fps"],
-              [[f"render_shot, {r['frames']} frames {RSS_FRAME_HW[1]}×{RSS_FRAME_HW[0]} PNG", r["rss_before_mib"],
-                r["peak_rss_mib"], r["seconds"], r["frames"] / r["seconds"]] for r in rss]
-              + [[f"grade_batch, one {huge['width']}×{huge['height']} frame", huge["rss_before_mib"],
-                  huge["peak_rss_mib"], huge["seconds"], 1 / huge["seconds"]]]),
-    ]
-    if gpu:
-        tables.append(Table(f"GPU: guided at {gpu[0]['size']}, frames on the device ({gpu[0]['device_name']})",
-                            ["precision", "batch", "fps", "fps incl. copy to host", "peak GPU MiB"],
-                            [[r["precision"], r["batch"], r["fps"], r["fps_to_host"], r["peak_mib"]] for r in gpu]))
-
-    notes = [
-        f"Look: an untuned HR-Net at work size {work_hw[1]}×{work_hw[0]} (speed and memory do not depend on the "
-        "weights). Frames: sample_frames/keyframe.png resized to each size. Guided, native, one Gatys step, the "
-        f"step breakdown and the end-to-end renders run in turn in each of {args.repeats} rounds after one "
-        "untimed pass of each (no untimed native pass: a native frame is seconds of convolutions)."
-        + "".join(f" --native at {r['size']} is very slow on the CPU: one frame timed, {r['native_s']:.0f} s."
-                  for r in speed if r["height"] > NATIVE_CPU_REPEAT_MAX),
-        f"Gatys: Adam on the pixels (lr {GATYS_LR:g}) with the tune's VGG, targets and loss at "
-        f"{work_hw[1]}×{work_hw[0]}, {len(samples['gatys step'])} steps timed and extrapolated to "
-        f"{args.gatys_steps} (bench/quality.py's default --steps; that bench runs it at 256 px): {gatys_s:.0f} s "
-        "per frame, whatever the frame size, before the upscale.",
-    ]
-    if 1080 in by_height:
-        row = by_height[1080]
-        net_ms = stage_ms["network"]
-        notes.append(
-            f"Why not 30× over --native: at 1080p --native runs the network on "
-            f"{native_network_pixels(1080, 1920, CPU):,} px (512 px tiles with 32 px overlaps), the guided "
-            f"path on {work_hw[0] * work_hw[1]:,} px, {row['net_px_ratio']:.1f}× fewer. Even were the fit and the "
-            f"full-size apply free, the ratio could not pass ~{row['net_px_ratio']:.0f}×; they are not (see the "
-            f"breakdown: network {net_ms:.0f} ms of {sum(stage_ms[s] for s in GRADING):.0f} ms grading), so "
-            f"{row['native_over_guided']:.1f}× is measured. 30× would need a smaller work size or a network "
-            "cheaper per pixel; the work size is the look's tuned size by design.")
-    frame_mib = huge["width"] * huge["height"] * 12 / 2**20
-    notes.append(
-        "RSS: each case is a fresh process (this file's --child; guided, batch 1, CPU), and its peak is VmHWM "
-        "from /proc/self/status. Not getrusage's ru_maxrss (kept in the JSON): Linux carries it across fork "
-        f"and exec, so each child reported this parent's RSS at the fork ({small['ru_maxrss_mib']:.0f} MiB), "
-        "not its own. 'After imports + look': torch, hrstyle, the look and the keyframe loaded. The "
-        f"{huge['width']}×{huge['height']} row is grade_batch alone: its float32 frame ({frame_mib:.0f} MiB) is "
-        "made after that figure; a render would also hold the decoded pixels and the pixels being encoded, "
-        f"about {frame_mib:.0f} MiB each.")
-    if not gpu:
-        notes.append("No GPU here (torch.cuda.is_available() is False): GPU figures skipped.")
-    data = {"args": vars(args), "work_size": list(work_hw), "speed": speed, "stages_ms": stage_ms,
-            "render_s_per_frame": renders, "gatys_s_per_frame": gatys_s, "rss": rss, "huge": huge,
-            "rss_ratio": rss_ratio, "gpu": gpu, "targets": [{"target": t, "measured": m, "pass": ok}
-                                                            for t, m, ok in targets],
-            "samples": samples, "peak_rss_mb": peak_rss_mb()}
-    return data, tables, notes
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ keyframe; the look is ``--look`` or, by default, an untuned HR-Net with a
 perturbed head at the default work size (speed does not depend on the
 weights). Frames are the keyframe upscaled to each resolution. Each round
 times, back to back, one network frame at 1080p (`render.grade_batch`, the
-guided path) and one frame per resolution and interpolation through
-`lut.apply_lut`, with the frames already in memory on the device: the engine
-alone, without decoding or encoding. The figures are medians over the rounds
+guided path) and one frame per resolution, interpolation and backend through
+`lut.apply_lut` (on the CPU both OpenColorIO's processor, which ``"auto"``
+takes there, and torch; on a GPU torch), with the frames already in memory on
+the device: the engine alone, without decoding or encoding. The figures are medians over the rounds
 and the ratio to the network's 1080p fps from the same rounds. A short
 end-to-end `render_shot` of PNG frames at 1080p (decode and encode included)
 shows what a render gains.
@@ -65,18 +66,19 @@ def untuned_look(keyframe: Tensor) -> Look:
 
 def time_engines(look: Look, lut: Lut3D, keyframe: Tensor, resolutions: list[str], rounds: int,
                  device: torch.device) -> list[dict[str, Any]]:
-    """Median seconds per frame of the network at 1080p and of the LUT at each resolution and
-    interpolation, timed round by round so each sits beside the others under the same load."""
+    """Median seconds per frame of the network at 1080p and of the LUT at each resolution,
+    interpolation and backend, timed round by round so each sits beside the others under the same load."""
     cfg = RenderCfg(device=device.type)
     look, lut = prepare_look(look, cfg), prepare_lut(lut, cfg)
     frames = {name: resize(keyframe, RESOLUTIONS[name]).to(device) for name in resolutions}
     network_1080p = frames["1080p"] if "1080p" in frames else resize(keyframe, RESOLUTIONS["1080p"]).to(device)
+    backends = ("ocio", "torch") if device.type == "cpu" else ("torch",)  # ocio is what "auto" takes on the CPU
     samples: dict[tuple[str, str, str], list[float]] = {}
     for round_ in range(rounds + 1):  # round 0 warms up (allocator, first-call overheads) and is dropped
         print(f"  round {round_}/{rounds} on {device}", file=sys.stderr, flush=True)
         runs = [(("network (guided)", "", "1080p"), lambda: grade_batch(look, network_1080p, cfg))]
-        runs += [(("LUT", method, name), lambda m=method, f=frame: apply_lut(lut, f, m))
-                 for name, frame in frames.items() for method in INTERPOLATIONS]
+        runs += [((f"LUT, {backend}", method, name), lambda m=method, f=frame, b=backend: apply_lut(lut, f, m, b))
+                 for name, frame in frames.items() for method in INTERPOLATIONS for backend in backends]
         for key, run in runs:
             seconds: list[float] = []
             with timed(seconds, device):
@@ -119,7 +121,7 @@ def _devices(name: str) -> list[torch.device]:
 def report(speed: list[dict], e2e: list[dict], lut: Lut3D, bake_s: float) -> list[Table]:
     tables = [Table(
         f"Grading one frame in memory: {lut.size}³ LUT engine vs the network's guided path (medians, interleaved)",
-        ["device", "engine", "interpolation", "resolution", "ms/frame", "fps", "× network fps at 1080p"],
+        ["device", "engine, backend", "interpolation", "resolution", "ms/frame", "fps", "× network fps at 1080p"],
         [[r["device_name"], r["engine"], r["interpolation"] or "—", r["resolution"], 1000 * r["s_per_frame"],
           r["fps"], r["vs_network_1080p"]] for r in speed],
     )]
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
     notes = [
         f"{args.rounds} timed rounds after one warm-up. Each round grades one frame with the network at 1080p, "
-        f"then one per resolution and interpolation with the LUT, frames already on the device (no I/O); "
+        f"then one per resolution, interpolation and backend with the LUT, frames already on the device (no I/O); "
         f"'× network' divides by the network's 1080p frame time from the same rounds. The LUT works through a "
         f"frame in chunks of rows, so 8K needs no more memory for temporaries than 1080p. The LUT was baked from "
         f"{args.look or 'an untuned network'} on the sample keyframe "

@@ -77,9 +77,10 @@ def _tetrahedra() -> tuple[list[int], list[int]]:
     bit = {"r": 1, "g": 2, "b": 4}
     first, second = [0] * 8, [0] * 8
     for code in range(8):
-        wins = {("r", "g"): code & 1, ("g", "b"): code >> 1 & 1, ("r", "b"): code >> 2 & 1}
+        beats = {("r", "g"): code & 1, ("g", "b"): code >> 1 & 1, ("r", "b"): code >> 2 & 1}
+        beats |= {(q, p): 1 - wins for (p, q), wins in beats.items()}  # a tie goes to the later channel
         for a, b, c in itertools.permutations("rgb"):
-            if all(wins.get((p, q), 1 - wins.get((q, p), 0)) for p, q in ((a, b), (b, c), (a, c))):
+            if beats[a, b] and beats[b, c] and beats[a, c]:
                 first[code], second[code] = bit[a], bit[a] | bit[b]
     return first, second  # codes 3 and 4 are cyclic and cannot occur; they keep corner 0
 

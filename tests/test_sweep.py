@@ -1,6 +1,7 @@
 """`hrstyle sweep` and hrstyle.sweep: the grid and its files, the trade-off it shows, kept looks, bad input."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -52,6 +53,7 @@ def test_the_grid_has_a_cell_per_pair_of_weights_in_rows_of_content(grid):
         assert 0 < cell["style_gap"] < 1.5 and 0 < cell["structure_ssim"] <= 1 and 0 < cell["affine_residual"] < 1
         assert list(cell["style_per_layer"]) == list(STYLE_LAYERS) and cell["steps_done"] == 2
         assert (out / cell["preview"]).is_file() and (out / cell["look_file"]).is_file()
+        assert str(out / cell["look_file"]) in result.stdout
     assert str(out / "sweep.png") in result.stdout and str(out / "sweep.json") in result.stdout
 
 
@@ -79,7 +81,7 @@ def test_kept_looks_load_and_grade_the_keyframe_as_their_previews_show(grid):
 def test_a_kept_look_is_the_look_tune_makes_with_its_weights(grid, tmp_path):
     _, out, _ = grid
     tuned, _ = tune_files(KEYFRAME, LOOK, tmp_path / "t.look.safetensors",
-                          TuneCfg(steps=2, size=32, net="hrnet-small", content_weight=2.0, style_weight=4.0))
+                          replace(TINY_TUNE, content_weight=2.0, style_weight=4.0))
     kept = load_look(out / "cell_c2_s4.look.safetensors")
     assert all(torch.equal(a, b) for a, b in zip(kept.net.state_dict().values(), tuned.net.state_dict().values()))
 

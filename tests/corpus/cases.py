@@ -38,7 +38,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-import OpenImageIO as oiio
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
@@ -46,7 +45,8 @@ from hrstyle.frames import FrameSpec, read_image, write_image
 from hrstyle.look import load_look
 
 from conftest import SAMPLES, make_immutable, make_mutable, permissions_enforced
-from test_frames import palette_png
+from test_frames import oiio_write, palette_png
+from test_look import Exploit
 from test_render import MANIFEST_NAME, write_sequence
 
 W, H = 64, 36  # frames at the corpus look's work size (sample-shot frames every 15th pixel)
@@ -150,14 +150,9 @@ def _truncate(path: Path, keep: float = 0.6) -> Path:
 
 
 def _oiio_write(path: Path, data: np.ndarray, fmt: str, **attributes) -> Path:
+    """OpenImageIO directly (grey, CMYK, NaN), into a folder made as needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    spec = oiio.ImageSpec(data.shape[1], data.shape[0], data.shape[2], fmt)
-    for name, value in attributes.items():
-        spec.attribute(name, value)
-    out = oiio.ImageOutput.create(str(path))
-    assert out.open(str(path), spec) and out.write_image(data), out.geterror()
-    out.close()
-    return path
+    return oiio_write(path, data, fmt, **attributes)
 
 
 def _cmyk_tiff(path: Path) -> Path:
@@ -230,19 +225,10 @@ def _raw_safetensors(path: Path, header: dict, body: bytes = b"") -> Path:
     return path
 
 
-class _Exploit:
-    """Unpickling this writes a marker file: a look loader that unpickles would be caught."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def _pickled_look(kit: Kit) -> Path:
+    """A pickle that writes ``pwned`` when unpickled, named like a look."""
     path = kit.p("evil.look.safetensors")
-    path.write_bytes(pickle.dumps(_Exploit(str(kit.p("pwned")))))
+    path.write_bytes(pickle.dumps(Exploit(str(kit.p("pwned")))))
     return path
 
 
