@@ -8,10 +8,10 @@ times, back to back, one network frame at 1080p (`render.grade_batch`, the
 guided path) and one frame per resolution, interpolation and backend through
 `lut.apply_lut` (on the CPU both OpenColorIO's processor, which ``"auto"``
 takes there, and torch; on a GPU torch), with the frames already in memory on
-the device: the engine alone, without decoding or encoding. The figures are medians over the rounds
-and the ratio to the network's 1080p fps from the same rounds. A short
-end-to-end `render_shot` of PNG frames at 1080p (decode and encode included)
-shows what a render gains.
+the device: the engine alone, without decoding or encoding. The figures are
+medians over the rounds and the ratio to the network's 1080p fps from the same
+rounds. A short end-to-end `render_shot` of PNG frames at 1080p (decode and
+encode included) shows what a render gains.
 
     python bench/lut.py                 # ~3 min on 2 busy CPU cores
     python bench/lut.py --rounds 2 --resolutions 1080p,4k --e2e-frames 0

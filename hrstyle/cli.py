@@ -391,7 +391,7 @@ def apply(
                     **({"tile": tile} if tile is not None else {}))
     target = output or default_output_dir(shot, grade_file)
     source = open_shot(shot, frames)
-    if source.gaps:  # often a failed copy or render upstream: say so, then render what is there
+    if frames is None and source.gaps:  # often a failed copy upstream: say so, then render what is there
         err.print(f"warning: frames {format_frame_range(source.gaps)} are missing from {source.pattern}; "
                   f"rendering the {len(source)} there are under their own numbers", markup=False)
     with _RenderBar() as on_progress:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -18,7 +19,7 @@ import OpenImageIO as oiio
 import pytest
 import torch
 
-from hrstyle import frames
+from hrstyle import atomic, frames
 from hrstyle.errors import ImageReadError, InputError, OutputError, SequenceError, ShapeError
 from hrstyle.frames import (
     FrameRef,
@@ -34,6 +35,8 @@ from hrstyle.frames import (
     write_image,
     write_preview,
 )
+
+from conftest import permissions_enforced
 
 RNG = np.random.default_rng(1234)
 
@@ -347,11 +350,11 @@ def test_unreadable_file_message(tmp_path, monkeypatch):
         read_image(path)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
+@pytest.mark.skipif(os.name != "posix", reason="chmod")
 def test_unreadable_file(tmp_path):
     path = oiio_write(tmp_path / "locked.png", np.zeros((2, 2, 3), np.uint8), "uint8")
     path.chmod(0)
-    with pytest.raises(ImageReadError, match="locked.png: cannot open"):
+    with permissions_enforced(), pytest.raises(ImageReadError, match="locked.png: cannot open"):
         read_image(path)
 
 
@@ -397,6 +400,24 @@ def test_write_into_unwritable_folder(tmp_path):
         assert os.listdir(folder) == []
     finally:
         folder.chmod(0o700)
+
+
+def test_a_disk_without_room_for_the_frame_is_refused_before_writing(tmp_path, monkeypatch):
+    # OIIO's PNG writer reports success on a full disk and leaves a short file, and
+    # libjpeg exits the process: so write_image checks for room first.
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+    with pytest.raises(OutputError, match="a.jpg: disk full"):
+        write_image(tmp_path / "a.jpg", GREY, SPEC8)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("ext, fmt", [("png", "png"), ("jpg", "jpeg"), ("exr", "openexr")])
+def test_a_png_or_jpeg_cut_short_is_not_complete(tmp_path, ext, fmt):
+    path = tmp_path / f"a.{ext}"
+    write_image(path, GREY, SPEC8)
+    assert frames._ends_complete(path, fmt)
+    path.write_bytes(path.read_bytes()[:-3])
+    assert frames._ends_complete(path, fmt) == (fmt == "openexr")  # EXR's writer reports its own failures
 
 
 def test_write_into_missing_folder_or_unknown_format(tmp_path):
@@ -484,12 +505,22 @@ def test_parse_frame_range(text, expected):
 
 
 @pytest.mark.parametrize(
-    "text", ["", "a", "1-", "1--5", "1,,2", "1-5x", "1-5z2", "1.5", "-3", "1-2000000"]
+    "text",
+    ["", "a", "1-", "1--5", "1,,2", "1-5x", "1-5z2", "1.5", "-3", "1-2000000",
+     "1-3y1",  # the complement of every frame: nothing
+     "1-600000,600001-1200000"],  # over a million in all, refused before it is enumerated
 )
 def test_malformed_frame_range(text):
     with pytest.raises(SequenceError) as info:
         parse_frame_range(text)
     assert repr(text) in str(info.value)
+
+
+def test_a_pattern_padded_past_twenty_digits_is_refused(tmp_path):
+    (tmp_path / "a.0001.png").write_bytes(b"")
+    for pattern in ("a.%0999999999d.png", "a." + "#" * 21 + ".png"):
+        with pytest.raises(SequenceError, match="frame numbers have at most 20"):
+            open_shot(tmp_path / pattern)
 
 
 def test_format_frame_range():
@@ -680,6 +711,23 @@ def test_video_timecode_advances_per_frame(tmp_path):
     write_clip(clip, n=3, fps=25, timecode="10:00:00:23")
     codes = [image.spec.attributes["smpte:TimeCode"] for _, image in open_shot(clip)]
     assert codes == ["10:00:00:23", "10:00:00:24", "10:00:01:00"]
+
+
+def test_a_video_without_frames_is_refused(tmp_path):
+    clip = tmp_path / "empty.avi"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("mjpeg", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        container.start_encoding()
+    with pytest.raises(ImageReadError, match="empty.avi: has no frames"):
+        open_shot(clip)
+
+
+def test_a_frame_over_the_pixel_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+    path = oiio_write(tmp_path / "big.png", np.zeros((40, 50, 3), np.uint8), "uint8")
+    monkeypatch.setattr(frames, "MAX_FRAME_PIXELS", 40 * 50 - 1)
+    with pytest.raises(ImageReadError, match="big.png: 50x40 is 0 megapixels, over the 0 hrstyle reads"):
+        read_image(path)
 
 
 def test_video_frames_out_of_range_and_bad_video(tmp_path):

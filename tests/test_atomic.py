@@ -1,0 +1,55 @@
+"""hrstyle.atomic: what a killed run leaves behind is cleaned up, and folders fail in one line.
+
+Atomic writes themselves are tested where they are used (test_frames, test_look);
+crash safety end to end in test_apply_cli.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from hrstyle import atomic
+from hrstyle.atomic import check_room, make_folder, remove_stale_temps, temp_path_for
+from hrstyle.errors import OutputError
+
+DEAD_PID = 999_999_999  # above any pid_max, so no process has it
+
+
+def test_stale_temporary_files_of_dead_processes_are_removed(tmp_path):
+    dead = tmp_path / f".s.0001.tmp{DEAD_PID}.png"
+    ours = temp_path_for(tmp_path / "s.0002.png")
+    dead_manifest = tmp_path / f".hrstyle-manifest.tmp{DEAD_PID}.json"
+    dead_plain = tmp_path / f".notes.tmp{DEAD_PID}"  # temp_path_for of a name without a suffix
+    kept = [tmp_path / "s.0003.png", tmp_path / ".hidden", ours]
+    for path in [dead, dead_manifest, dead_plain, *kept]:
+        path.write_bytes(b"x")
+    (tmp_path / f".folder.tmp{DEAD_PID}.png").mkdir()
+    assert sorted(remove_stale_temps(tmp_path)) == sorted([dead, dead_manifest, dead_plain])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [".hidden", ours.name, "s.0003.png", f".folder.tmp{DEAD_PID}.png"])
+
+
+def test_a_live_process_keeps_its_temporary_files(tmp_path):
+    parent = tmp_path / f".s.0001.tmp{os.getppid()}.png"
+    parent.write_bytes(b"x")
+    assert remove_stale_temps(tmp_path) == [] and parent.exists()
+
+
+def test_make_folder_fails_in_one_line(tmp_path):
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(OutputError, match="cannot write"):
+        make_folder(tmp_path / "file" / "out")
+    make_folder(tmp_path / "a" / "b")
+    make_folder(tmp_path / "a" / "b")
+    assert (tmp_path / "a" / "b").is_dir()
+
+
+def test_check_room(tmp_path, monkeypatch):
+    check_room(tmp_path / "a.png", 1)
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(100, 100, 10))
+    with pytest.raises(OutputError, match="a.png: disk full; free space"):
+        check_room(tmp_path / "a.png", 11)
+    check_room(tmp_path / "a.png", 10)
