@@ -13,7 +13,7 @@ The look is an untuned network at the default work size (512 px): speed and
 memory do not depend on the weights, and tuning one costs a minute on 2 cores.
 
     python bench/apply.py            # ~6 min on 2 busy CPU cores
-    python bench/apply.py --quick    # ~2 min smoke run
+    python bench/apply.py --quick    # ~2-3 min smoke run
 
 Writes bench/results/apply.json and apply.md. See bench/README.md.
 """
@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--out", default=str(ROOT / "bench/results"), help="results folder")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run, ~2 min: fewer sizes, rounds and frames (explicit options still apply)")
+                        help="smoke run, ~2-3 min: fewer sizes, rounds and frames (explicit options still apply)")
     for hidden in ("--child", "--shot", "--look"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     parser.add_argument("--frames", type=int, help=argparse.SUPPRESS)
