@@ -645,12 +645,19 @@ def _with_warmup(shot: Shot, todo: list[FrameRef]) -> tuple[list[FrameRef], froz
     frames: list[FrameRef] = []
     warmup: set[int] = set()
     for ref in todo:
-        prev = shot.previous(ref)
+        prev = _predecessor(shot, ref)
         if prev is not None and prev.number not in wanted and (not frames or frames[-1].number != prev.number):
             frames.append(prev)
             warmup.add(prev.number)
         frames.append(ref)
     return frames, frozenset(warmup)
+
+
+def _predecessor(shot: Shot, ref: FrameRef) -> FrameRef | None:
+    """The frame just before ``ref`` in the shot, if it exists: across a gap in the
+    numbering there is none, so smoothing never blends frames that are not neighbours."""
+    prev = shot.previous(ref)
+    return prev if prev is not None and prev.number == ref.number - 1 else None
 
 
 def _number(ref: FrameRef | None) -> int | None:
@@ -796,7 +803,7 @@ class _Run:
     def _grade_pending(self, pending: list[tuple[FrameRef, Image]], batch_size: int, writer: _Consumer) -> int:
         encodings = [working_encoding(self.cfg.colorspace, image.spec.bit_depth) for _, image in pending]
         frames = torch.cat([to_tensor(enc.to_working(image.pixels)) for enc, (_, image) in zip(encodings, pending)])
-        links = [(_number(self.shot.previous(ref)), ref.number) for ref, _ in pending]
+        links = [(_number(_predecessor(self.shot, ref)), ref.number) for ref, _ in pending]
         graded, batch_size = grade_frames(self.look, frames, self.cfg, batch_size, self.smoother, links)
         for (ref, image), enc, out in zip(pending, encodings, graded):
             if ref.number not in self.warmup:

@@ -280,12 +280,13 @@ def run_sweep(keyframe: str | Path, look_image: str | Path, out_dir: str | Path,
     if json_path.exists() and not overwrite:
         raise OutputError(f"{out_dir}: holds a sweep already; pass --force to overwrite it or -o to choose another folder")
     key_t, look_t = (to_tensor(working_pixels(read_image(path))) for path in (keyframe, look_image))
+    # Checks the images' sizes before the folder is made, so a refused sweep leaves nothing behind.
+    shared = _prepare(keyframe, look_image, key_t, look_t, out_dir, cfg, device, vgg_weights)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(describe_os_error(json_path, exc)) from None
     check_writable(json_path)
-    shared = _prepare(keyframe, look_image, key_t, look_t, out_dir, cfg, device, vgg_weights)
 
     # Cells run one after another. On the CPU torch already spreads one tune
     # over all cores, so cells side by side would only share them. On a GPU

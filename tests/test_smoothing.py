@@ -45,3 +45,12 @@ def test_smoothing_lowers_the_flicker_a_look_adds(tmp_path):
 def test_smoothing_needs_the_guided_path():
     with pytest.raises(InputError, match="--native"):
         RenderCfg(native=True, smooth=SmoothCfg(strength=0.5))
+
+
+def test_no_blend_across_a_gap_in_the_numbering(tmp_path):
+    # 1004 is missing: 1005 must be graded as if it started the shot.
+    write_sequence(tmp_path / "in", "a.{:04d}.png", [1001, 1002, 1003, 1005], step=8)
+    look = make_look(grade=0.05)
+    render_shot(open_shot(tmp_path / "in"), look, tmp_path / "smooth", SMOOTH)
+    render_shot(open_shot(tmp_path / "in", "1005"), look, tmp_path / "alone", SMOOTH)
+    assert visible_files(tmp_path / "smooth")["a.1005.png"] == visible_files(tmp_path / "alone")["a.1005.png"]

@@ -61,13 +61,7 @@ def _check_manifests(root: Path, new_files: set[str]) -> None:
             assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == sha, name
 
 
-def _params():
-    for case in CASES:
-        marks = [pytest.mark.xfail(reason=case.known_bug, strict=False)] if case.known_bug else []
-        yield pytest.param(case, id=case.id, marks=marks)
-
-
-@pytest.mark.parametrize("case", _params())
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in CASES])
 def test_case(case, tmp_path: Path, corpus_look: Path) -> None:
     root = tmp_path / "case"
     root.mkdir()
