@@ -1,7 +1,8 @@
-"""Atomic file output: write beside the target, fsync, then rename over it.
+"""Safe file I/O. Output is atomic: write beside the target, fsync, then rename over it.
 
 A reader (or a resumed run) sees either the old file, the complete new one, or
-nothing; never half a frame or half a look.
+nothing; never half a frame or half a look. Input files that hrstyle parses
+whole (looks, LUTs) are read only if they are regular files of bounded size.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import errno
 import os
 import re
 import shutil
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import OutputError
+from .errors import InputError, OutputError
 
 
 def temp_path_for(path: Path) -> Path:
@@ -114,3 +116,26 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def read_small_file(path: Path, what: str, error: type[InputError], max_bytes: int = 1 << 30) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``, or ``error`` naming ``path`` and ``what`` it should be.
+
+    Checks the file type before opening: opening a FIFO would wait for a writer,
+    and /dev/zero would read until memory runs out.
+    """
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise error(f"{path}: is a folder, not {what}")
+        if not stat.S_ISREG(mode):
+            raise error(f"{path}: not {what} (not a regular file)")
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise error(f"{path}: no such file; expected {what}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise error(f"{path}: not {what} hrstyle can read (over {max_bytes >> 20} MB)")
+    return data

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import stat
 import struct
 import unicodedata
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -25,7 +24,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from . import __version__
-from .atomic import write_bytes_atomic
+from .atomic import read_small_file, write_bytes_atomic
 from .errors import LookFormatError
 from .net import HRNet, NetCfg
 
@@ -165,28 +164,10 @@ def _parse_meta(meta: dict[str, Any]) -> LookMeta:
     return LookMeta(**kwargs)
 
 
-def _read_file(path: Path) -> bytes:
-    try:
-        mode = path.stat().st_mode  # before opening: opening a FIFO would wait for a writer
-        if stat.S_ISDIR(mode):
-            raise LookFormatError(f"{path}: is a folder, not a look file")
-        if not stat.S_ISREG(mode):
-            raise LookFormatError(f"{path}: not a look file (not a regular file)")
-        with open(path, "rb") as f:
-            data = f.read(_MAX_FILE + 1)
-    except FileNotFoundError:
-        raise LookFormatError(f"{path}: no such look file") from None
-    except OSError as exc:
-        raise LookFormatError(f"{path}: cannot read look file ({exc.strerror})") from None
-    if len(data) > _MAX_FILE:
-        raise LookFormatError(f"{path}: not a look file (over {_MAX_FILE >> 20} MB)")
-    return data
-
-
 def load_look(path: str | Path, device: torch.device | str = "cpu") -> Look:
     """Load and validate a look file. Raises LookFormatError with a one-line reason."""
     path = Path(path)
-    data = _read_file(path)
+    data = read_small_file(path, "a look file", LookFormatError, _MAX_FILE)
     raw_meta = _read_header(path, data)
     try:
         tensors = load_tensors(data)

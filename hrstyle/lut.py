@@ -40,7 +40,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
@@ -50,7 +49,7 @@ import PyOpenColorIO as ocio
 import torch
 from torch import Tensor
 
-from .atomic import write_bytes_atomic
+from .atomic import read_small_file, write_bytes_atomic
 from .errors import InputError, LutFormatError, ShapeError
 
 INTERPOLATIONS = ("tetrahedral", "trilinear")
@@ -445,29 +444,11 @@ def read_cube(path: str | Path) -> Lut3D:
             line naming the file (and the line, where there is one).
     """
     path = Path(path)
-    data = _read_file(path)
+    data = read_small_file(path, "a .cube LUT", LutFormatError, _MAX_FILE)
     if b"\0" in data:
         raise LutFormatError(f"{path}: binary data, not a .cube LUT")
     # Titles from other tools may be in a legacy encoding; numbers and keywords are ASCII.
     return _CubeParser(path).parse(data.decode("utf-8", errors="replace"))
-
-
-def _read_file(path: Path) -> bytes:
-    try:
-        mode = path.stat().st_mode  # before opening: opening a FIFO would wait for a writer
-        if stat.S_ISDIR(mode):
-            raise LutFormatError(f"{path}: is a folder, not a .cube LUT")
-        if not stat.S_ISREG(mode):
-            raise LutFormatError(f"{path}: not a .cube LUT (not a regular file)")
-        with open(path, "rb") as f:
-            data = f.read(_MAX_FILE + 1)
-    except FileNotFoundError:
-        raise LutFormatError(f"{path}: no such LUT file") from None
-    except OSError as exc:
-        raise LutFormatError(f"{path}: cannot read LUT file ({exc.strerror or exc})") from None
-    if len(data) > _MAX_FILE:
-        raise LutFormatError(f"{path}: not a .cube LUT hrstyle can read (over {_MAX_FILE >> 20} MB)")
-    return data
 
 
 class _CubeParser:

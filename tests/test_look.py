@@ -123,5 +123,5 @@ def test_huge_header_and_truncation_are_refused(tmp_path, trained_net):
 
 
 def test_missing_file():
-    with pytest.raises(LookFormatError, match="no such look file"):
+    with pytest.raises(LookFormatError, match="no such file; expected a look file"):
         load_look("/nonexistent/x.look.safetensors")

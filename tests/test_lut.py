@@ -243,7 +243,7 @@ def test_bad_cube_files_are_one_line_errors_naming_the_file(tmp_path, text, frag
 
 
 def test_a_missing_file_or_a_folder_is_named(tmp_path):
-    with pytest.raises(LutFormatError, match="no such LUT file"):
+    with pytest.raises(LutFormatError, match="no such file; expected a .cube LUT"):
         read_cube(tmp_path / "nope.cube")
     with pytest.raises(LutFormatError, match="is a folder"):
         read_cube(tmp_path)
