@@ -104,56 +104,55 @@ def _main(
     _state["debug"] = debug
 
 
-class _TuneBar:
-    """Rich progress for a tune, drawn from the first step on (so input errors print alone), plus previews."""
+class _LazyBar:
+    """A Rich progress bar on stderr that appears with the first update, so errors found
+    before any work print alone, and goes when the block ends."""
 
-    def __init__(self, steps: int, preview: Optional[Path] = None, preview_every: int = 25):
-        self.steps, self.preview, self.preview_every = steps, preview, preview_every
-        self.progress = Progress(
-            TextColumn("[bold]tune"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.3f} · content {task.fields[content]:.3f} · "
-                       "style {task.fields[style]:.3f}"),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=True,
-        )
+    def __init__(self, *columns: Any, transient: bool = True):
+        self.progress = Progress(*columns, console=err, transient=transient)
         self.task: Optional[int] = None
 
-    def __enter__(self) -> "_TuneBar":
+    def __enter__(self) -> "_LazyBar":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
-    def __call__(self, stats: StepStats, image: "Tensor") -> None:
+    def _update(self, total: int, **fields: Any) -> None:
         if self.task is None:
             self.progress.start()
-            self.task = self.progress.add_task("tune", total=self.steps, loss=0.0, content=0.0, style=0.0, rate="")
-        self.progress.update(self.task, completed=stats.step, loss=stats.total, content=stats.content,
-                             style=stats.style, rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s")
+            self.task = self.progress.add_task("", total=total, **{k: v for k, v in fields.items() if k != "completed"})
+        self.progress.update(self.task, **fields)
+
+
+class _TuneBar(_LazyBar):
+    """Progress of a tune (step, losses, it/s), plus previews."""
+
+    def __init__(self, steps: int, preview: Optional[Path] = None, preview_every: int = 25):
+        super().__init__(
+            TextColumn("[bold]tune"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3f} · content {task.fields[content]:.3f} · "
+                       "style {task.fields[style]:.3f}"),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+        )
+        self.steps, self.preview, self.preview_every = steps, preview, preview_every
+
+    def __call__(self, stats: StepStats, image: "Tensor") -> None:
+        self._update(self.steps, completed=stats.step, loss=stats.total, content=stats.content, style=stats.style,
+                     rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s")
         if self.preview is not None and (stats.step % self.preview_every == 0 or stats.step == 1):
             write_preview(self.preview, image)
 
 
-class _RenderBar:
-    """Rich progress for a render: frames done/total, fps, time left. Drawn from the first
-    frame on, so errors found before it print alone."""
+class _RenderBar(_LazyBar):
+    """Progress of a render: frames done/total, fps, time left."""
 
     def __init__(self) -> None:
-        self.progress = Progress(TextColumn("[bold]apply"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[fps]}"), TimeRemainingColumn(), TimeElapsedColumn(),
-                                 console=err, transient=True)
-        self.task: Optional[int] = None
-
-    def __enter__(self) -> "_RenderBar":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        super().__init__(TextColumn("[bold]apply"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]}"),
+                         TimeRemainingColumn(), TimeElapsedColumn())
 
     def __call__(self, p: RenderProgress) -> None:
-        if self.task is None:
-            self.progress.start()
-            self.task = self.progress.add_task("apply", total=p.total, fps="")
-        self.progress.update(self.task, completed=p.done, fps=f"{p.fps:.2f} fps")
+        self._update(p.total, completed=p.done, fps=f"{p.fps:.2f} fps")
 
 
 @_command()
@@ -216,33 +215,18 @@ def demo(
         out.print(str(path), markup=False)
 
 
-class _SweepBar:
-    """One Rich bar over every step of every cell of a sweep, and a line per finished cell.
-
-    Drawn from the first step on, so input errors print alone.
-    """
+class _SweepBar(_LazyBar):
+    """One bar over every step of every cell of a sweep, and a line per finished cell."""
 
     def __init__(self) -> None:
-        self.progress = Progress(
-            TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[cell]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err,
-        )
-        self.task: Optional[int] = None
+        super().__init__(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[cell]}"),
+                         TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
         self.steps = self.done = 0
 
-    def __enter__(self) -> "_SweepBar":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
     def step(self, p: SweepProgress) -> None:
-        if self.task is None:
-            self.progress.start()
-            self.task = self.progress.add_task("sweep", total=p.total, cell="")
-            self.steps = p.steps
-        self.progress.update(self.task, completed=p.completed,
-                             cell=f"cell {p.cell + 1}/{p.cells}: content {p.content_weight:g}, style {p.style_weight:g}")
+        self.steps = p.steps
+        self._update(p.total, completed=p.completed,
+                     cell=f"cell {p.cell + 1}/{p.cells}: content {p.content_weight:g}, style {p.style_weight:g}")
 
     def cell(self, cell: SweepCell) -> None:
         self.done += 1  # a cell that stopped early on a plateau still counts its full steps
