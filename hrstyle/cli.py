@@ -290,6 +290,15 @@ def sweep(
         out.print(str(path), markup=False)
 
 
+def _figures_table(title: str) -> Table:
+    """A table of measured figures: name, value, and how to read it."""
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("reading")
+    return table
+
+
 @_command()
 def score(
     content: Annotated[Path, typer.Option("--content", help="The ungraded shot or image (folder, pattern, video or still).", show_default=False)],
@@ -310,10 +319,7 @@ def score(
         print(json.dumps(result.to_dict(), indent=2))
         return
     m = result.mean
-    table = Table(title=f"{output} against {content} ({result.frames} frames, {len(result.scored_frames)} scored)")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_column("reading")
+    table = _figures_table(f"{output} against {content} ({result.frames} frames, {len(result.scored_frames)} scored)")
     table.add_row("style_gap", f"{m.style_gap:.3f}", "1 = unchanged, 0 = matched the look")
     for layer, value in m.style_per_layer.items():
         table.add_row(f"  {layer}", f"{value:.3f}", "colour" if layer in ("relu1_1", "relu2_1") else "texture")
@@ -450,10 +456,7 @@ def bake(
 
 def _report_bake(result: BakeResult) -> None:
     c = result.capture
-    table = Table(title=f"{result.cfg.size}³ LUT from {c.frames} frame(s), {result.cfg.method}, {result.seconds:.1f} s")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_column("reading")
+    table = _figures_table(f"{result.cfg.size}³ LUT from {c.frames} frame(s), {result.cfg.method}, {result.seconds:.1f} s")
     table.add_row("captured", f"{c.captured:.1%}", "share of the look's change the LUT reproduces")
     table.add_row("rmse", f"{c.rmse * 255:.2f}", "LUT vs network, in 8-bit code values")
     table.add_row("max abs diff", f"{c.max_abs * 255:.1f}", "the worst pixel, in 8-bit code values")
