@@ -1,16 +1,20 @@
 """Safe file I/O. Output is atomic: write beside the target, fsync, then rename over it.
 
 A reader (or a resumed run) sees either the old file, the complete new one, or
-nothing; never half a frame or half a look. Input files that hrstyle parses
-whole (looks, LUTs) are read only if they are regular files of bounded size.
+nothing; never half a frame or half a look. Processes that update one file
+together (farm tasks merging a manifest) take turns through `locked`. Input
+files that hrstyle parses whole (looks, LUTs) are read only if they are
+regular files of bounded size.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
 import shutil
+import socket
 import stat
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,21 +23,33 @@ from typing import Iterator
 from .errors import InputError, OutputError
 
 
+def _host_tag() -> str:
+    """This machine's short host name, reduced to what is safe in a file name."""
+    return re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname().split(".")[0]) or "host"
+
+
+# Render-farm nodes share output folders, and a process id means something only on its own host.
+_HOST = _host_tag()
+
+
 def temp_path_for(path: Path) -> Path:
-    """A hidden sibling that keeps the real extension, so writers pick the right format."""
-    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    """A hidden sibling that keeps the real extension, so writers pick the right format,
+    and names the writing process and its host."""
+    return path.with_name(f".{path.stem}.tmp{os.getpid()}@{_HOST}{path.suffix}")
 
 
-_TEMP_NAME = re.compile(r"\..+\.tmp(?P<pid>[0-9]{1,9})(\.[^.]*)?")
+_TEMP_NAME = re.compile(r"\..+\.tmp(?P<pid>[0-9]{1,9})@(?P<host>[A-Za-z0-9-]+)(\.[^.]*)?")
 
 
 def remove_stale_temps(folder: str | Path) -> list[Path]:
     """Delete the temporary files (`temp_path_for`) in ``folder`` of hrstyle processes
-    that are gone: what a killed run leaves behind. Returns what was removed."""
+    on this host that are gone: what a killed run leaves behind. Another host's are
+    left alone, since whether their writer still runs cannot be told from here.
+    Returns what was removed."""
     removed = []
     for entry in Path(folder).iterdir():
         m = _TEMP_NAME.fullmatch(entry.name)
-        if m is None or _alive(int(m["pid"])) or not entry.is_file():
+        if m is None or m["host"] != _HOST or _alive(int(m["pid"])) or not entry.is_file():
             continue
         entry.unlink(missing_ok=True)
         removed.append(entry)
@@ -116,6 +132,29 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` for the block, against other processes
+    and threads, on this host or (through NFS, which emulates flock with byte-range locks)
+    on others. The file is created empty if need be and never removed: removing a lock
+    file races with the processes waiting on it."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # NFS grants an exclusive lock only on a writable file
+    except OSError as exc:
+        raise OutputError(describe_os_error(path, exc)) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as exc:
+        os.close(fd)
+        raise OutputError(f"{path}: cannot lock ({exc.strerror or exc}); the output folder must be on a "
+                          "filesystem with file locks (on NFS: lockd running, not mounted nolock)") from None
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def read_small_file(path: Path, what: str, error: type[InputError], max_bytes: int = 1 << 30) -> bytes:

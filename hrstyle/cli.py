@@ -9,12 +9,14 @@ the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -26,11 +28,12 @@ from .bake import BakeCfg, BakeResult, bake_files
 from .demo import DEMO_TUNE, run_demo
 from .device import pick_device
 from .errors import HrstyleError
-from .frames import format_frame_range, open_shot, read_image, write_preview
-from .look import default_look_path, load_look
-from .lut import DEFAULT_SMOOTHNESS, read_cube
+from .farm import FarmCfg, plan_chunks, render_on_ray
+from .frames import Shot, format_frame_range, open_shot, read_image, write_preview
+from .look import Look, default_look_path, load_look
+from .lut import DEFAULT_SMOOTHNESS, Lut3D, read_cube
 from .metrics import score_shots
-from .render import RenderCfg, RenderProgress, default_output_dir, render_shot
+from .render import RenderCfg, RenderProgress, RenderReport, default_output_dir, render_shot
 from .temporal import SmoothCfg
 from .sweep import (DEFAULT_CONTENT_WEIGHTS, DEFAULT_STYLE_WEIGHTS, SWEEP_TUNE, SweepCell, SweepCfg, SweepProgress,
                     parse_weights, run_sweep)
@@ -55,6 +58,8 @@ _state = {"debug": False}
 EXIT_INTERRUPTED = 130
 TUNING = "Tuning"
 OUTPUT = "Output"
+RENDERING = "Rendering"
+FARM = "Farm"
 
 
 def fail(message: str, code: int) -> None:
@@ -122,7 +127,7 @@ class _LazyBar:
         if self.task is None:
             self.progress.start()
             self.task = self.progress.add_task("", total=total, **{k: v for k, v in fields.items() if k != "completed"})
-        self.progress.update(self.task, **fields)
+        self.progress.update(self.task, total=total, **fields)  # a farm's total shrinks as it finds chunks done
 
 
 class _TuneBar(_LazyBar):
@@ -147,8 +152,8 @@ class _TuneBar(_LazyBar):
 class _RenderBar(_LazyBar):
     """Progress of a render: frames done/total, fps, time left."""
 
-    def __init__(self) -> None:
-        super().__init__(TextColumn("[bold]apply"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]}"),
+    def __init__(self, label: str = "apply") -> None:
+        super().__init__(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]}"),
                          TimeRemainingColumn(), TimeElapsedColumn())
 
     def __call__(self, p: RenderProgress) -> None:
@@ -348,57 +353,180 @@ def info(
     out.print(table)
 
 
+# Options that apply, farm and chunks share: one definition each.
+_ShotArg = Annotated[str, typer.Argument(help="The shot: a folder of frames, a pattern (shot.%04d.exr, shot.####.exr), a still or a video.", show_default=False)]
+_LookOpt = Annotated[Optional[Path], typer.Option("--look", "-l", help="The look file to apply, from hrstyle tune.", show_default=False)]
+_LutOpt = Annotated[Optional[Path], typer.Option("--lut", help="A 3D .cube LUT to apply instead of a look (from hrstyle bake or any grading app).", show_default=False)]
+_OutputOpt = Annotated[Optional[Path], typer.Option("-o", "--output", help="Output folder. Default: <shot>_<look>/ beside the shot.", rich_help_panel=OUTPUT)]
+_FramesOpt = Annotated[Optional[str], typer.Option("--frames", help="Frames to render, keeping their numbers: 1001-1100, 1001-1100x2, 1001-1010,1020.")]
+_ExtOpt = Annotated[Optional[str], typer.Option("--ext", help="Output format: exr, png, tif, dpx, jpg, or mov/mp4 for a video. Default: the input's (.mov for a video).", rich_help_panel=OUTPUT)]
+_BitDepthOpt = Annotated[Optional[str], typer.Option("--bit-depth", help="Output bit depth: uint8, uint10, uint12, uint16, half or float. Default: the input's.", rich_help_panel=OUTPUT)]
+_SkipBadOpt = Annotated[bool, typer.Option("--skip-bad-frames", help="Skip and report unreadable frames instead of stopping.")]
+_ForceOpt = Annotated[bool, typer.Option("--force", help="Render from scratch into a folder that holds another render or other files.", rich_help_panel=OUTPUT)]
+_JsonOpt = Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.", rich_help_panel=OUTPUT)]
+_SmoothOpt = Annotated[float, typer.Option("--smooth", min=0.0, max=1.0, help="Temporal smoothing along the optical flow, 0 (off) to 1. Renders frames in order; with --frames it warms up on the frame before the range.", rich_help_panel=RENDERING)]
+_ColorspaceOpt = Annotated[str, typer.Option("--colorspace", help="What the frames hold: auto (EXR = scene-linear Rec.709, others display-encoded), linear, acescg or none. Scene-linear frames are sRGB-encoded for the look and decoded back on output.", rich_help_panel=RENDERING)]
+_FlowOpt = Annotated[str, typer.Option("--flow", help="Optical flow for --smooth: dis or farneback.", rich_help_panel=RENDERING)]
+_NativeOpt = Annotated[bool, typer.Option("--native", help="Run the network at full resolution in tiles (the slow reference) instead of carrying the work-size grade up.", rich_help_panel=RENDERING)]
+_TileOpt = Annotated[Optional[int], typer.Option("--tile", min=0, help="Tile side for --native, in pixels (0: the whole frame); smaller needs less GPU memory.", rich_help_panel=RENDERING)]
+_BatchSizeOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Frames per batch. Default: 1 on the CPU, by free memory on a GPU.", rich_help_panel=RENDERING)]
+_DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=RENDERING)]
+_PrecisionOpt = Annotated[str, typer.Option(help="Network precision: auto (bf16 on CUDA, else fp32), fp32, bf16 or fp16.", rich_help_panel=RENDERING)]
+_CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the network first: pays off on long shots on a GPU.", rich_help_panel=RENDERING)]
+_EngineOpt = Annotated[Optional[str], typer.Option("--engine", help="network: the look file's network (--look); lut: a 3D LUT (--lut), every pixel through the table, 8K in well under a second. Default: lut when --lut is given, else network.", rich_help_panel=RENDERING)]
+_InterpolationOpt = Annotated[str, typer.Option("--interpolation", help="How --engine lut interpolates the table: tetrahedral or trilinear (the default of OCIO and Resolve).", rich_help_panel=RENDERING)]
+
+
 @_command()
 def apply(
-    shot: Annotated[str, typer.Argument(help="The shot: a folder of frames, a pattern (shot.%04d.exr, shot.####.exr), a still or a video.", show_default=False)],
-    look: Annotated[Optional[Path], typer.Option("--look", "-l", help="The look file to apply, from hrstyle tune.", show_default=False)] = None,
-    lut: Annotated[Optional[Path], typer.Option("--lut", help="A 3D .cube LUT to apply instead of a look (from hrstyle bake or any grading app).", show_default=False)] = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output folder. Default: <shot>_<look>/ beside the shot.", rich_help_panel=OUTPUT)] = None,
-    frames: Annotated[Optional[str], typer.Option("--frames", help="Frames to render, keeping their numbers: 1001-1100, 1001-1100x2, 1001-1010,1020.")] = None,
-    ext: Annotated[Optional[str], typer.Option("--ext", help="Output format: exr, png, tif, dpx, jpg, or mov/mp4 for a video. Default: the input's (.mov for a video).", rich_help_panel=OUTPUT)] = None,
-    bit_depth: Annotated[Optional[str], typer.Option("--bit-depth", help="Output bit depth: uint8, uint10, uint12, uint16, half or float. Default: the input's.", rich_help_panel=OUTPUT)] = None,
-    skip_bad_frames: Annotated[bool, typer.Option("--skip-bad-frames", help="Skip and report unreadable frames instead of stopping.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Render from scratch into a folder that holds another render or other files.", rich_help_panel=OUTPUT)] = False,
+    shot: _ShotArg,
+    look: _LookOpt = None,
+    lut: _LutOpt = None,
+    output: _OutputOpt = None,
+    frames: _FramesOpt = None,
+    ext: _ExtOpt = None,
+    bit_depth: _BitDepthOpt = None,
+    skip_bad_frames: _SkipBadOpt = False,
+    force: _ForceOpt = False,
     dry_run: Annotated[bool, typer.Option("-n", "--dry-run", help="List the files that would be written, and write nothing.", rich_help_panel=OUTPUT)] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.", rich_help_panel=OUTPUT)] = False,
-    smooth: Annotated[float, typer.Option("--smooth", min=0.0, max=1.0, help="Temporal smoothing along the optical flow, 0 (off) to 1. Renders frames in order; with --frames it warms up on the frame before the range.", rich_help_panel="Rendering")] = 0.0,
-    colorspace: Annotated[str, typer.Option("--colorspace", help="What the frames hold: auto (EXR = scene-linear Rec.709, others display-encoded), linear, acescg or none. Scene-linear frames are sRGB-encoded for the look and decoded back on output.", rich_help_panel="Rendering")] = "auto",
-    flow: Annotated[str, typer.Option("--flow", help="Optical flow for --smooth: dis or farneback.", rich_help_panel="Rendering")] = "dis",
-    native: Annotated[bool, typer.Option("--native", help="Run the network at full resolution in tiles (the slow reference) instead of carrying the work-size grade up.", rich_help_panel="Rendering")] = False,
-    tile: Annotated[Optional[int], typer.Option("--tile", min=0, help="Tile side for --native, in pixels (0: the whole frame); smaller needs less GPU memory.", rich_help_panel="Rendering")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Frames per batch. Default: 1 on the CPU, by free memory on a GPU.", rich_help_panel="Rendering")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel="Rendering")] = "auto",
-    precision: Annotated[str, typer.Option(help="Network precision: auto (bf16 on CUDA, else fp32), fp32, bf16 or fp16.", rich_help_panel="Rendering")] = "auto",
-    compile_net: Annotated[bool, typer.Option("--compile", help="torch.compile the network first: pays off on long shots on a GPU.", rich_help_panel="Rendering")] = False,
-    engine: Annotated[Optional[str], typer.Option("--engine", help="network: the look file's network (--look); lut: a 3D LUT (--lut), every pixel through the table, 8K in well under a second. Default: lut when --lut is given, else network.", rich_help_panel="Rendering")] = None,
-    interpolation: Annotated[str, typer.Option("--interpolation", help="How --engine lut interpolates the table: tetrahedral or trilinear (the default of OCIO and Resolve).", rich_help_panel="Rendering")] = "tetrahedral",
+    as_json: _JsonOpt = False,
+    smooth: _SmoothOpt = 0.0,
+    colorspace: _ColorspaceOpt = "auto",
+    flow: _FlowOpt = "dis",
+    native: _NativeOpt = False,
+    tile: _TileOpt = None,
+    batch_size: _BatchSizeOpt = None,
+    device: _DeviceOpt = "auto",
+    precision: _PrecisionOpt = "auto",
+    compile_net: _CompileOpt = False,
+    engine: _EngineOpt = None,
+    interpolation: _InterpolationOpt = "tetrahedral",
 ) -> None:
     """Apply a look (or a .cube LUT) to every frame of SHOT. Re-run the same command to resume an interrupted render."""
+    cfg = _render_cfg(smooth, flow, colorspace, native, tile, batch_size, device, precision, compile_net, interpolation)
+    source, grade, target = _open_render(shot, frames, look, lut, engine, output)
+    with _rendering("apply") as on_progress:
+        report = render_shot(source, grade, target, cfg, ext=ext, bit_depth=bit_depth, skip_bad_frames=skip_bad_frames,
+                             dry_run=dry_run, force=force, on_progress=on_progress)
+    _report_render(report, report.to_dict() if as_json else None)
+
+
+@_command()
+def farm(
+    shot: _ShotArg,
+    look: _LookOpt = None,
+    lut: _LutOpt = None,
+    output: _OutputOpt = None,
+    frames: _FramesOpt = None,
+    chunk: Annotated[int, typer.Option("--chunk", min=1, help="Frames per Ray task: the unit of scheduling, retry and progress.", rich_help_panel=FARM)] = FarmCfg.chunk,
+    address: Annotated[Optional[str], typer.Option("--address", help="The Ray cluster: auto (the one this machine is part of) or HOST:PORT of its head. Default: start Ray on this machine, on loopback only.", rich_help_panel=FARM)] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Chunks rendered at once. Default: as many as the cluster's CPUs, or GPUs, allow.", rich_help_panel=FARM)] = None,
+    gpus_per_task: Annotated[Optional[float], typer.Option("--gpus-per-task", min=0.0, help="GPUs each task holds (a fraction shares one). Default: 1 where the cluster has GPUs, else 0: render on the CPU.", rich_help_panel=FARM)] = None,
+    cpus_per_task: Annotated[int, typer.Option("--cpus-per-task", min=1, help="CPU cores each task holds; also its torch threads.", rich_help_panel=FARM)] = FarmCfg.cpus_per_task,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Times Ray re-runs a chunk whose worker died; a re-run resumes from the frames already written.", rich_help_panel=FARM)] = FarmCfg.max_retries,
+    ext: _ExtOpt = None,
+    bit_depth: _BitDepthOpt = None,
+    skip_bad_frames: _SkipBadOpt = False,
+    force: _ForceOpt = False,
+    as_json: _JsonOpt = False,
+    smooth: _SmoothOpt = 0.0,
+    colorspace: _ColorspaceOpt = "auto",
+    flow: _FlowOpt = "dis",
+    native: _NativeOpt = False,
+    tile: _TileOpt = None,
+    batch_size: _BatchSizeOpt = None,
+    device: _DeviceOpt = "auto",
+    precision: _PrecisionOpt = "auto",
+    compile_net: _CompileOpt = False,
+    engine: _EngineOpt = None,
+    interpolation: _InterpolationOpt = "tetrahedral",
+) -> None:
+    """Apply a look to SHOT on Ray, one task per chunk of frames, all writing into one output folder.
+
+    The result is the same as hrstyle apply's, and so is resuming: re-run the same command. On a cluster, every node must see the shot and the output folder at the same paths.
+    """
+    cfg = _render_cfg(smooth, flow, colorspace, native, tile, batch_size, device, precision, compile_net, interpolation)
+    farm_cfg = FarmCfg(chunk=chunk, address=address, workers=workers, gpus_per_task=gpus_per_task,
+                       cpus_per_task=cpus_per_task, max_retries=retries)
+    source, grade, target = _open_render(shot, frames, look, lut, engine, output)
+    with _rendering("farm") as on_progress:
+        result = render_on_ray(source, grade, target, cfg, farm_cfg, ext=ext, bit_depth=bit_depth,
+                               skip_bad_frames=skip_bad_frames, force=force, on_progress=on_progress)
+    if result.retried:
+        err.print(f"Ray re-ran {len(result.retried)} chunk(s) whose worker died: {', '.join(result.retried)}",
+                  markup=False)
+    _report_render(result.render, result.to_dict() if as_json else None)
+
+
+@_command()
+def chunks(
+    shot: _ShotArg,
+    size: Annotated[int, typer.Option("--size", min=1, help="Frames per chunk.")] = FarmCfg.chunk,
+    frames: _FramesOpt = None,
+    smooth: _SmoothOpt = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the chunks as JSON on stdout.")] = False,
+) -> None:
+    """Split SHOT into frame ranges for a render farm: each chunk is one task running hrstyle apply SHOT --look FILE --frames RANGE -o OUT.
+
+    With --smooth, each chunk also lists the frames it warms up on: read and graded before its range, never written, so that chunks stitch seamlessly.
+    """
+    source = open_shot(shot, frames)
+    plan = plan_chunks(source, size, smooth > 0)
+    name = str(source.pattern or source.source)
+    if as_json:
+        print(json.dumps({"shot": name, "frames": len(source), "size": size, "smooth": smooth > 0,
+                          "chunks": [c.to_dict() for c in plan]}, indent=2))
+        return
+    task = f"hrstyle apply {shlex.quote(shot)} --look FILE --frames RANGE -o OUT" + (f" --smooth {smooth:g}" if smooth else "")
+    table = Table(title=f"{name}: {len(source)} frames in {len(plan)} chunk(s) of up to {size}",
+                  caption=f"one farm task per chunk: {task}")
+    for column in ("chunk", "frames", "count", "warm-up"):
+        table.add_column(column, justify="right" if column != "frames" else "left")
+    for c in plan:
+        table.add_row(str(c.index), c.frame_range, str(len(c.frames)), format_frame_range(list(c.warmup)) or "—")
+    out.print(table)
+
+
+def _render_cfg(smooth: float, flow: str, colorspace: str, native: bool, tile: Optional[int],
+                batch_size: Optional[int], device: str, precision: str, compile_net: bool,
+                interpolation: str) -> RenderCfg:
+    """apply's and farm's rendering options as a RenderCfg."""
+    return RenderCfg(native=native, device=device, precision=precision, batch_size=batch_size,
+                     smooth=SmoothCfg(strength=smooth, flow=flow), colorspace=colorspace, interpolation=interpolation,
+                     compile=compile_net, **({"tile": tile} if tile is not None else {}))
+
+
+def _open_render(shot: str, frames: Optional[str], look: Optional[Path], lut: Optional[Path], engine: Optional[str],
+                 output: Optional[Path]) -> tuple[Shot, Look | Lut3D, Path]:
+    """The shot (warning about gaps), the look or LUT to grade it with, and the output folder."""
     engine, grade_file = _engine_file(engine, look, lut)
-    cfg = RenderCfg(native=native, device=device, precision=precision, batch_size=batch_size,
-                    smooth=SmoothCfg(strength=smooth, flow=flow), colorspace=colorspace, interpolation=interpolation,
-                    compile=compile_net,
-                    **({"tile": tile} if tile is not None else {}))
     target = output or default_output_dir(shot, grade_file)
     source = open_shot(shot, frames)
     if frames is None and source.gaps:  # often a failed copy upstream: say so, then render what is there
         err.print(f"warning: frames {format_frame_range(source.gaps)} are missing from {source.pattern}; "
                   f"rendering the {len(source)} there are under their own numbers", markup=False)
-    with _RenderBar() as on_progress:
+    grade = read_cube(grade_file) if engine == "lut" else load_look(grade_file)
+    return source, grade, target
+
+
+@contextlib.contextmanager
+def _rendering(label: str) -> Iterator[_RenderBar]:
+    """A render's progress bar; Ctrl-C ends the render with a hint to resume it."""
+    with _RenderBar(label) as bar:
         try:
-            grade = read_cube(grade_file) if engine == "lut" else load_look(grade_file)
-            report = render_shot(source, grade, target, cfg, ext=ext, bit_depth=bit_depth,
-                                 skip_bad_frames=skip_bad_frames, dry_run=dry_run, force=force,
-                                 on_progress=on_progress)
+            yield bar
         except KeyboardInterrupt:
-            on_progress.progress.stop()
-            fail("interrupted; the finished frames are kept, run the same command again to resume",
-                 EXIT_INTERRUPTED)
+            bar.progress.stop()
+            fail("interrupted; the finished frames are kept, run the same command again to resume", EXIT_INTERRUPTED)
+
+
+def _report_render(report: RenderReport, summary: Optional[dict[str, Any]]) -> None:
+    """What a render did, on stderr, with the output folder on stdout, or ``summary`` as JSON on stdout."""
     if report.bad:
         err.print(f"warning: skipped {len(report.bad)} unreadable frame(s): {format_frame_range(report.bad)}")
-    if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
-    elif dry_run:
+    if summary is not None:
+        print(json.dumps(summary, indent=2))
+    elif report.dry_run:
         err.print(f"dry run: would write {len(report.outputs)} file(s) into {report.out_dir} "
                   f"({report.skipped} frame(s) already done)", markup=False)
         for path in report.outputs:

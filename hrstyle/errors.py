@@ -51,3 +51,7 @@ class TuneError(HrstyleError):
 
 class DeviceMemoryError(HrstyleError):
     """The GPU ran out of memory even for one frame at a time."""
+
+
+class FarmError(HrstyleError):
+    """A farm render that Ray could not run: no cluster to start or reach, or a chunk whose workers kept dying."""

@@ -24,6 +24,8 @@ A render is resumable: ``hrstyle-manifest.json`` in the output folder records
 the look's hash, the options that change pixels and every finished frame's
 size and SHA-256. A re-run skips frames whose output still matches, renders the
 rest, and refuses to mix in frames made with another look or other options.
+Renders of different frame ranges can share a folder at once (farm chunks):
+each save merges into the manifest on disk under a lock.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .atomic import make_folder, remove_stale_temps, write_bytes_atomic
+from .atomic import locked, make_folder, remove_stale_temps, write_bytes_atomic
 from .colour import working_encoding
 from .device import pick_device
 from .errors import DeviceMemoryError, ImageReadError, InputError, OutputError, ShapeError
@@ -74,6 +76,7 @@ from .temporal import CoefficientSmoother, SmoothCfg
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MANIFEST_NAME = "hrstyle-manifest.json"
+MANIFEST_LOCK_NAME = ".hrstyle-manifest.lock"  # held while a process merges its frames into the manifest
 MANIFEST_VERSION = 1
 DEFAULT_VIDEO_EXT = ".mov"
 DEFAULT_FPS = 24  # for a video made from a sequence whose frames carry no frame rate
@@ -396,6 +399,10 @@ class Manifest:
     frame number (a string, for JSON) to ``{"status": "done", "output": name,
     "bytes", "mtime_ns", "sha256", "input": {"bytes", "mtime_ns"}}`` or
     ``{"status": "bad", "error": message}``.
+
+    Several processes may render into one folder at once (a farm's chunks),
+    each with its own `Manifest`: `save` merges what this one recorded into
+    what the others saved, so no process drops another's frames.
     """
 
     def __init__(self, path: Path, key: dict[str, Any], frames: dict[str, dict[str, Any]] | None = None) -> None:
@@ -403,6 +410,7 @@ class Manifest:
         self.key = key
         self.frames = frames if frames is not None else {}
         self.on_disk = frames is not None
+        self._recorded: dict[str, dict[str, Any]] = {}  # this object's entries: they win over the disk's on save
         self._saved_at = -math.inf
 
     @classmethod
@@ -454,20 +462,40 @@ class Manifest:
         """Record ``refs`` as finished in the file ``output`` (one frame, or all of a video)."""
         written = {"status": "done", "output": output.name, **_stat(output), "sha256": file_sha256(output)}
         for ref in refs:
-            self.frames[str(ref.number)] = {**written, "input": _stat(ref.path)}
+            self._record(ref, {**written, "input": _stat(ref.path)})
 
     def mark_bad(self, ref: FrameRef, error: ImageReadError) -> None:
-        self.frames[str(ref.number)] = {"status": "bad", "error": str(error)}
+        self._record(ref, {"status": "bad", "error": str(error)})
+
+    def _record(self, ref: FrameRef, entry: dict[str, Any]) -> None:
+        self.frames[str(ref.number)] = self._recorded[str(ref.number)] = entry
 
     def save(self, *, throttle: bool = False) -> None:
-        """Write atomically; with ``throttle``, only if the last save is a while ago."""
+        """Write atomically, merged under a lock with the frames other processes saved
+        meanwhile (this object's own entries win); with ``throttle``, only if the last
+        save is a while ago."""
         if throttle and time.monotonic() - self._saved_at < _MANIFEST_EVERY_S:
             return
-        frames = dict(sorted(self.frames.items(), key=lambda item: int(item[0])))
-        data = {"format": "hrstyle-manifest", "version": MANIFEST_VERSION, **self.key, "frames": frames}
-        write_bytes_atomic(self.path, json.dumps(data, indent=1).encode())
+        with locked(self.path.with_name(MANIFEST_LOCK_NAME)):
+            on_disk = self._frames_on_disk()
+            if on_disk is not None:
+                self.frames = {**on_disk, **self._recorded}
+            frames = dict(sorted(self.frames.items(), key=lambda item: int(item[0])))
+            data = {"format": "hrstyle-manifest", "version": MANIFEST_VERSION, **self.key, "frames": frames}
+            write_bytes_atomic(self.path, json.dumps(data, indent=1).encode())
         self._saved_at = time.monotonic()
         self.on_disk = True
+
+    def _frames_on_disk(self) -> dict[str, dict[str, Any]] | None:
+        """The frames of the manifest on disk if it is a render with this key; None if
+        there is none, it is unreadable, or another render (--force) replaces it."""
+        try:
+            data = json.loads(self.path.read_text())
+            frames = data["frames"]
+            same = all(data[name] == value for name, value in self.key.items())
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return frames if same and isinstance(frames, dict) else None
 
 
 def _shown(value: Any) -> str:
@@ -630,17 +658,18 @@ def render_shot(
         sink: _FileSink | _VideoSink = _VideoSink(outputs.video, manifest)
     else:
         sink = _FileSink(outputs.paths, manifest, bit_depth)
-    frames, warmup = _with_warmup(shot, todo) if cfg.smooth.strength > 0 else (todo, frozenset())
+    frames, warmup = with_warmup(shot, todo) if cfg.smooth.strength > 0 else (todo, frozenset())
     run = _Run(look, cfg, sink, manifest, on_progress, warmup)
     run.stream(shot.subset(frames), skip_bad_frames)
     return RenderReport(out_dir, manifest.path, outputs.files(run.written), len(run.written),
                         len(shot) - len(todo), run.bad, time.perf_counter() - start)
 
 
-def _with_warmup(shot: Shot, todo: list[FrameRef]) -> tuple[list[FrameRef], frozenset[int]]:
+def with_warmup(shot: Shot, todo: list[FrameRef]) -> tuple[list[FrameRef], frozenset[int]]:
     """``todo`` with each frame's predecessor put before it where that is not rendered
     itself, so smoothing at the start of a range, a resumed run or a farm chunk sees
-    exactly what a whole run would (the smoother looks one frame back)."""
+    exactly what a whole run would (the smoother looks one frame back). Returns the
+    frames to grade, in order, and the numbers of those graded only to warm up."""
     wanted = {ref.number for ref in todo}
     frames: list[FrameRef] = []
     warmup: set[int] = set()

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from hrstyle import cli
 from hrstyle.cli import app
 from hrstyle.look import save_look
+from hrstyle.render import MANIFEST_LOCK_NAME
 
 from conftest import assert_one_line_error
 from test_render import MANIFEST_NAME, make_look, manifest, visible_files, write_sequence
@@ -158,7 +159,8 @@ def test_sigkill_at_five_points_then_rerun_is_byte_identical_to_a_clean_run(tmp_
 
     assert subprocess.run(command, capture_output=True).returncode == 0
     assert _frames_on_disk(killed) == expected
-    assert not [p.name for p in killed.iterdir() if p.name.startswith(".")], "a killed run's temporary files remain"
+    hidden = [p.name for p in killed.iterdir() if p.name.startswith(".") and p.name != MANIFEST_LOCK_NAME]
+    assert not hidden, "a killed run's temporary files remain"
     frames = manifest(killed)["frames"]
     assert len(frames) == total and all(entry["status"] == "done" for entry in frames.values())
     _assert_manifest_matches_disk(killed)

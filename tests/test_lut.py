@@ -21,7 +21,7 @@ from hrstyle.lut import INTERPOLATIONS, Lut3D, apply_lut, cube_text, fit_lut, lu
 from hrstyle.render import RenderCfg
 
 from conftest import SAMPLES, assert_one_line_error
-from test_render import MANIFEST_NAME, make_look, manifest, sample_pixels, write_sequence
+from test_render import MANIFEST_NAME, make_look, manifest, sample_pixels, visible_files, write_sequence
 
 runner = CliRunner()
 
@@ -373,7 +373,7 @@ def test_apply_with_a_lut_renders_resumes_and_matches_apply_lut(tmp_path, plates
 
     other = runner.invoke(app, ["apply", str(plates), "--lut", str(cube), "-o", str(out), "--interpolation", "trilinear"])
     assert_one_line_error(other, 2, "interpolation tetrahedral -> trilinear")
-    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "s.1001.png", "s.1002.png", "s.1003.png"]
+    assert sorted(visible_files(out)) == [MANIFEST_NAME, "s.1001.png", "s.1002.png", "s.1003.png"]
 
 
 @pytest.mark.parametrize(

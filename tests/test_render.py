@@ -337,6 +337,25 @@ def test_resume_renders_only_what_is_missing_or_changed(tmp_path):
     assert render_shot(shot, look, out).skipped == 4
 
 
+def test_renders_of_two_ranges_into_one_folder_at_once_keep_each_others_frames(tmp_path):
+    # Farm chunks: while frames 1-3 render, with their manifest open, frames 4-6 render and save theirs.
+    write_sequence(tmp_path / "in", "a.{:04d}.png", range(1, 7), step=15)
+    look, out = make_look(), tmp_path / "out"
+    meanwhile: list[render.RenderReport] = []
+
+    def render_the_other_range(progress: render.RenderProgress) -> None:
+        if progress.done == 1 and not meanwhile:
+            meanwhile.append(render_shot(open_shot(tmp_path / "in", "4-6"), look, out))
+
+    render_shot(open_shot(tmp_path / "in", "1-3"), look, out, on_progress=render_the_other_range)
+    assert meanwhile[0].frames_written == 3
+    frames = manifest(out)["frames"]
+    assert sorted(frames, key=int) == [str(n) for n in range(1, 7)]
+    for entry in frames.values():
+        assert entry["status"] == "done" and entry["sha256"] == hashlib.sha256((out / entry["output"]).read_bytes()).hexdigest()
+    assert render_shot(open_shot(tmp_path / "in"), look, out).skipped == 6
+
+
 def test_a_corrupt_frame_stops_the_render_or_is_skipped(tmp_path):
     paths = write_sequence(tmp_path / "in", "a.{:04d}.png", [1, 2, 3])
     paths[1].write_bytes(paths[1].read_bytes()[:200])

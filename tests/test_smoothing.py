@@ -17,18 +17,24 @@ def _frames(folder):
     return [image.pixels for _, image in open_shot(folder)]
 
 
-def test_chunks_with_smoothing_match_one_whole_run(tmp_path):
+@pytest.mark.parametrize("cfg", [RenderCfg(), SMOOTH], ids=["plain", "smooth"])
+def test_three_chunks_match_one_whole_run(tmp_path, cfg):
     write_sequence(tmp_path / "in", "a.{:04d}.png", range(1001, 1007), step=8)
     look = make_look(grade=0.05)
-    render_shot(open_shot(tmp_path / "in"), look, tmp_path / "whole", SMOOTH)
+    render_shot(open_shot(tmp_path / "in"), look, tmp_path / "whole", cfg)
     for chunk in ("1001-1002", "1003-1004", "1005-1006"):
-        render_shot(open_shot(tmp_path / "in", chunk), look, tmp_path / "chunks", SMOOTH)
+        render_shot(open_shot(tmp_path / "in", chunk), look, tmp_path / "chunks", cfg)
     whole, chunks = visible_files(tmp_path / "whole"), visible_files(tmp_path / "chunks")
     whole.pop("hrstyle-manifest.json"), chunks.pop("hrstyle-manifest.json")
     assert whole == chunks and len(whole) == 6
-    # and smoothing did something: the unsmoothed frames differ
+
+
+def test_smoothing_changes_the_frames_chunks_must_match(tmp_path):
+    write_sequence(tmp_path / "in", "a.{:04d}.png", range(1001, 1005), step=8)
+    look = make_look(grade=0.05)
     render_shot(open_shot(tmp_path / "in"), look, tmp_path / "plain", RenderCfg())
-    assert visible_files(tmp_path / "plain")["a.1004.png"] != whole["a.1004.png"]
+    render_shot(open_shot(tmp_path / "in"), look, tmp_path / "smooth", SMOOTH)
+    assert visible_files(tmp_path / "plain")["a.1004.png"] != visible_files(tmp_path / "smooth")["a.1004.png"]
 
 
 def test_smoothing_lowers_the_flicker_a_look_adds(tmp_path):

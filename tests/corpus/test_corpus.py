@@ -3,8 +3,9 @@
 For each case: the exit code; for a failure exactly one non-empty output line,
 ``hrstyle: error: ...`` with the case's fragment; never a traceback; every input
 file byte-identical afterwards; and no new file or folder but those the case
-expects (so no hidden temporary files, no half-written outputs). A render that
-leaves a manifest must leave one that agrees with the frames on disk.
+expects (so no hidden temporary files, no half-written outputs; a manifest may
+have its lock file beside it). A render that leaves a manifest must leave one
+that agrees with the frames on disk.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 
 from hrstyle.cli import app
 from hrstyle.look import save_look
+from hrstyle.render import MANIFEST_LOCK_NAME
 
 from conftest import assert_one_line_error
 from corpus.cases import CASES, MANIFEST_NAME, Kit
@@ -49,13 +51,19 @@ def _snapshot(root: Path) -> tuple[dict[str, str], set[str]]:
     return files, folders
 
 
+def _beside_a_manifest(rel: str, files: dict[str, str]) -> bool:
+    """Whether ``rel`` is the lock file a render keeps beside its manifest."""
+    path = Path(rel)
+    return path.name == MANIFEST_LOCK_NAME and (path.parent / MANIFEST_NAME).as_posix() in files
+
+
 def _check_manifests(root: Path, new_files: set[str]) -> None:
     """Each new manifest lists exactly the frame files beside it, with their SHA-256."""
     for rel in (f for f in new_files if f.endswith(MANIFEST_NAME)):
         folder = (root / rel).parent
         frames = json.loads((root / rel).read_text())["frames"]
         done = {entry["output"]: entry["sha256"] for entry in frames.values() if entry["status"] == "done"}
-        on_disk = {p.name for p in folder.iterdir() if p.name != MANIFEST_NAME}
+        on_disk = {p.name for p in folder.iterdir() if p.name not in (MANIFEST_NAME, MANIFEST_LOCK_NAME)}
         assert set(done) == on_disk, f"{rel} lists {sorted(done)}, the folder holds {sorted(on_disk)}"
         for name, sha in done.items():
             assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == sha, name
@@ -85,7 +93,8 @@ def test_case(case, tmp_path: Path, corpus_look: Path) -> None:
         changed = sorted(name for name, sha in before.items() if after.get(name) != sha)
         assert not changed, f"input files changed or removed: {changed}"
         new = set(after) - set(before)
-        unexpected = sorted(f for f in new if not any(fnmatch.fnmatch(f, glob) for glob in case.leaves))
+        unexpected = sorted(f for f in new if not any(fnmatch.fnmatch(f, glob) for glob in case.leaves)
+                            and not _beside_a_manifest(f, after))
         assert not unexpected, f"left files it should not have: {unexpected}"
         for glob in case.leaves:
             assert any(fnmatch.fnmatch(f, glob) for f in new), f"wrote no {glob}; new files: {sorted(new)}"
