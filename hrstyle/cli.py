@@ -171,6 +171,7 @@ def tune(
     style_weight: Annotated[float, typer.Option(min=0.0, help="Take on the look: higher is stronger.", rich_help_panel=TUNING)] = DEFAULTS.style_weight,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed and inputs give the same look on the CPU.", rich_help_panel=TUNING)] = DEFAULTS.seed,
     net: Annotated[str, typer.Option(help="Network preset: hrnet, hrnet-small or hrnet-wide.", rich_help_panel=TUNING)] = DEFAULTS.net,
+    colour_match: Annotated[str, typer.Option(help="Start from a global colour match: mkl (closed-form mean and covariance match) or none (the keyframe as it is).", rich_help_panel=TUNING)] = DEFAULTS.colour_match,
     preview: Annotated[Optional[Path], typer.Option(help="Write the stylised keyframe here while tuning (PNG).", rich_help_panel=OUTPUT)] = None,
     preview_every: Annotated[int, typer.Option(min=1, help="Steps between previews.", rich_help_panel=OUTPUT)] = 25,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
@@ -179,7 +180,8 @@ def tune(
 ) -> None:
     """Tune a look on KEYFRAME so it takes on the style of LOOK_IMAGE, and save it as a look file."""
     try:
-        cfg = TuneCfg(steps=steps, size=size, content_weight=content_weight, style_weight=style_weight, seed=seed, net=net)
+        cfg = TuneCfg(steps=steps, size=size, content_weight=content_weight, style_weight=style_weight, seed=seed, net=net,
+                      colour_match=colour_match)
     except ValueError as exc:
         fail(str(exc), 2)
     target = output or default_look_path(keyframe)

@@ -28,7 +28,7 @@ from .atomic import read_small_file, write_bytes_atomic
 from .errors import LookFormatError
 from .net import HRNet, NetCfg
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the network's global colour transform (colour.weight, colour.bias)
 LOOK_SUFFIX = ".look.safetensors"
 _META_KEY = "hrstyle"
 _MAX_HEADER = 1 << 20  # a look's header is a few KB; refuse anything that would make us parse megabytes
@@ -117,6 +117,9 @@ def upgrade_look(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> tupl
                          f"(up to {FORMAT_VERSION}); upgrade hrstyle")
     if version < 1:
         raise ValueError(f"unknown look format version {version}")
+    if version == 1:  # before the global colour transform: it was the identity
+        tensors = {**tensors, "colour.weight": torch.eye(3).reshape(3, 3, 1, 1), "colour.bias": torch.zeros(3)}
+        meta = {**meta, "format_version": 2}
     return meta, tensors
 
 

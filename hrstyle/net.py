@@ -3,9 +3,11 @@
 A full-resolution stream runs from input to output, so fine structure never
 has to be rebuilt from a bottleneck. Parallel H/2 and H/4 streams give context,
 and every stage fuses all streams into each other. Unlike the paper, the
-network predicts a residual added to its input through a zero-initialised last
-conv: the untrained network is exactly the identity, so tuning starts from the
-keyframe itself instead of from noise.
+network predicts a residual through a zero-initialised last conv, added to a
+global affine colour transform of its input (`HRNet.colour`, the identity
+unless tune sets it, e.g. to the closed-form colour match of colour_match.py).
+The untrained network is therefore exactly that transform, so tuning starts
+from the keyframe, or from its global colour match, instead of from noise.
 """
 
 from __future__ import annotations
@@ -146,6 +148,17 @@ class HRNet(nn.Module):
         self.head = nn.Conv2d(cfg.width, 3, 3, padding=1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        # The global part of the grade, out = A @ rgb + b per pixel. Its random init is overwritten, and
+        # forking the RNG keeps it from shifting later draws: a seed gives the network it gave before.
+        with torch.random.fork_rng(devices=[]):
+            self.colour = nn.Conv2d(3, 3, 1)
+        self.set_colour(torch.eye(3), torch.zeros(3))
+
+    @torch.no_grad()
+    def set_colour(self, A: Tensor, b: Tensor) -> None:
+        """Make the global colour transform ``A @ rgb + b``: (3,3) and (3,)."""
+        self.colour.weight.copy_(A.reshape(3, 3, 1, 1))
+        self.colour.bias.copy_(b.reshape(3))
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
@@ -156,4 +169,4 @@ class HRNet(nn.Module):
         xs = [self.stem(padded)]
         for stage in self.stages:  # a stage's fusion also creates the next stage's new, coarser stream
             xs = stage(xs)
-        return (padded + self.head(xs[0]))[..., :h, :w]
+        return (self.colour(padded) + self.head(xs[0]))[..., :h, :w]

@@ -228,12 +228,19 @@ class PerceptualTargets:
 
 
 @torch.no_grad()
-def make_targets(vgg: VGGFeatures, keyframe: Tensor, look: Tensor) -> PerceptualTargets:
-    """Content features of ``keyframe`` and Gram targets of ``look``, (1,3,H,W) RGB [0,1] each."""
+def make_targets(vgg: VGGFeatures, keyframe: Tensor, look: Tensor, start: Tensor | None = None) -> PerceptualTargets:
+    """Content features and Gram targets for (1,3,H,W) RGB [0,1] images.
+
+    Style terms are normalised by ``keyframe``'s distance to ``look``, so they
+    read as the style gap. The content term keeps the features of ``start``,
+    where tuning starts (default: the keyframe); a tune that starts from a
+    global colour match keeps that image's structure without being pulled back
+    to the keyframe's colours.
+    """
     kf, lk = vgg(keyframe), vgg(look)
     grams = {k: gram(lk[k]) for k in STYLE_LAYERS}
     norms = {k: F.mse_loss(gram(kf[k]), grams[k]).clamp_min(1e-12) for k in STYLE_LAYERS}
-    content = kf[CONTENT_LAYER].float()
+    content = (kf if start is None else vgg(start))[CONTENT_LAYER].float()
     return PerceptualTargets(content, content.pow(2).mean().clamp_min(1e-12), grams, norms)
 
 

@@ -32,10 +32,10 @@ from .frames import read_image, to_pixels, to_tensor, write_preview
 from .imaging import resize_long_side
 from .look import LOOK_SUFFIX, Look, save_look
 from .metrics import Score, StillScorer
-from .perceptual import PerceptualTargets, VGGFeatures, make_targets
+from .perceptual import PerceptualTargets, VGGFeatures
 from .render import RenderCfg, grade_batch
 from .sheet import contact_sheet
-from .tune import StepStats, TuneCfg, look_meta, prepare, tune, working_pixels
+from .tune import StepStats, TuneCfg, initial_net, look_meta, prepare, tune, tune_targets, working_pixels
 
 # Both loss terms start at 1 (see tune.py), so weights are relative and the
 # useful range is about 0.25-4; the papers' 10/50/150 would mean "all content".
@@ -221,7 +221,8 @@ class _Shared:
 def _prepare(keyframe: Path, look_image: Path, key_t: Tensor, look_t: Tensor, out_dir: Path, cfg: SweepCfg,
              device: torch.device, vgg_weights: str | Path | None) -> _Shared:
     vgg = VGGFeatures(weights=vgg_weights).to(device)
-    targets = make_targets(vgg, prepare(key_t, cfg.tune.size, device), prepare(look_t, cfg.tune.size, device))
+    content, look = prepare(key_t, cfg.tune.size, device), prepare(look_t, cfg.tune.size, device)
+    targets = tune_targets(vgg, content, look, initial_net(content, look, cfg.tune).to(device))
     preview_in = resize_long_side(key_t, cfg.preview_size)
     # METRICS.md defines the figures on display-referred [0,1] pixels; working
     # values outside that (EXR highlights) are clipped for scoring only.

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from .atomic import check_writable
 from .colour import working_encoding
+from .colour_match import COLOUR_MATCHES, mkl_transfer
 from .device import autocast
 from .errors import OutputError, ShapeError, TuneError
 from .frames import Image, read_image, to_tensor
@@ -37,7 +38,9 @@ from .perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targe
 # (identity 0.036). The raw network output at the work size reaches 0.42 but only 0.83 structure
 # and 0.11 residual, which is why apply carries it through the affine fit. Gatys on the same loss:
 # 0.57 / 0.53 / 0.28, i.e. painterly. A higher style weight moves the gap further at the cost of
-# structure; `hrstyle sweep` shows that trade-off for any pair.
+# structure; `hrstyle sweep` shows that trade-off for any pair. Those figures predate the
+# colour-match start (colour_match="mkl"), which bench/pairs.py (`bench/quality.py --pairs`) chose:
+# on 12 photo pairs it took the median style gap from 0.985x to 0.863x the MKL colour match's.
 DEFAULT_CONTENT_WEIGHT = 1.0
 DEFAULT_STYLE_WEIGHT = 1.0
 
@@ -52,6 +55,7 @@ class TuneCfg:
     style_weight: float = DEFAULT_STYLE_WEIGHT
     layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # relu1_1 .. relu5_1
     net: str = "hrnet"                 # a key of net.NET_PRESETS
+    colour_match: str = "mkl"          # the starting global colour transform (colour_match.COLOUR_MATCHES): bench/pairs.py
     lr: float = 5e-3                   # Adam, as in the paper
     head_lr_scale: float = 0.1         # the zero-initialised output conv: a full-lr first step jumps the loss 75x
     lr_step: int = 200                 # StepLR(200, 0.9), as in the paper
@@ -69,6 +73,8 @@ class TuneCfg:
             raise ValueError(f"layer_weights needs {len(STYLE_LAYERS)} values, got {len(self.layer_weights)}")
         if self.net not in NET_PRESETS:
             raise ValueError(f"unknown network {self.net!r}; expected one of {sorted(NET_PRESETS)}")
+        if self.colour_match not in COLOUR_MATCHES:
+            raise ValueError(f"unknown colour match {self.colour_match!r}; expected one of {', '.join(COLOUR_MATCHES)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,8 +114,25 @@ def prepare(image: Tensor, size: int, device: torch.device) -> Tensor:
     return resize_long_side(image.float(), size).to(device)
 
 
+def initial_net(content: Tensor, look: Tensor, cfg: TuneCfg) -> HRNet:
+    """The network a tune of ``content`` towards ``look`` (both at the work size) starts from:
+    ``cfg.colour_match``'s global transform, with a zero residual."""
+    torch.manual_seed(cfg.seed)
+    net = HRNet(NET_PRESETS[cfg.net])
+    if cfg.colour_match == "mkl":
+        net.set_colour(*mkl_transfer(content, look))
+    return net
+
+
+@torch.no_grad()
+def tune_targets(vgg: VGGFeatures, content: Tensor, look: Tensor, net: HRNet) -> PerceptualTargets:
+    """The loss targets of a tune that starts from ``net``: its content term keeps the
+    structure of where ``net`` starts, the keyframe after its global colour transform."""
+    return make_targets(vgg, content, look, start=net.colour(content))
+
+
 def _optimizer(net: HRNet, cfg: TuneCfg) -> torch.optim.Optimizer:
-    head = list(net.head.parameters())
+    head = [*net.head.parameters(), *net.colour.parameters()]
     head_ids = {id(p) for p in head}
     body = [p for p in net.parameters() if id(p) not in head_ids]
     return torch.optim.Adam([{"params": body}, {"params": head, "lr": cfg.lr * cfg.head_lr_scale}], lr=cfg.lr)
@@ -123,22 +146,19 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
     Both are (1,3,H,W) RGB in [0,1] at any size; they are resized to ``cfg.size``
     on the long side. ``vgg`` and ``targets`` may be passed to share them
     between tunes of the same pair. ``init`` continues from an existing
-    network (e.g. a saved look's), trained in place; by default a fresh,
-    identity network built from ``cfg.net`` and ``cfg.seed``. ``on_step(stats, output)`` is called after
+    network (e.g. a saved look's), trained in place; by default a fresh
+    network built from ``cfg.net`` and ``cfg.seed`` that starts as the global
+    colour match ``cfg.colour_match`` (the identity for "none"). ``on_step(stats, output)`` is called after
     every step with the current stylised keyframe (for progress and previews).
 
     Ctrl-C stops the loop and returns the best weights so far with
     ``stopped="interrupted"``; a NaN/Inf loss stops it with ``stopped="non-finite"``.
     """
     device = torch.device(device)
-    torch.manual_seed(cfg.seed)
-    content = prepare(keyframe, cfg.size, device)
+    content, look = prepare(keyframe, cfg.size, device), prepare(look, cfg.size, device)
+    net = (init if init is not None else initial_net(content, look, cfg)).to(device).train().requires_grad_(True)
     vgg = (vgg or VGGFeatures()).to(device)
-    if targets is None:
-        targets = make_targets(vgg, content, prepare(look, cfg.size, device))
-    targets = targets.to(device)
-
-    net = (init if init is not None else HRNet(NET_PRESETS[cfg.net])).to(device).train().requires_grad_(True)
+    targets = (targets if targets is not None else tune_targets(vgg, content, look, net)).to(device)
     opt = _optimizer(net, cfg)
     sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
     layer_weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))

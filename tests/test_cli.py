@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import hrstyle.tune
 from hrstyle.cli import app
 from hrstyle.frames import FrameSpec, read_image, write_image
-from hrstyle.look import load_look
+from hrstyle.look import FORMAT_VERSION, load_look
 
 from conftest import SAMPLES, assert_one_line_error
 
@@ -107,7 +107,7 @@ def test_look_files_of_the_wrong_kind_are_refused(tmp_path):
 
     good = tmp_path / "good.look.safetensors"
     assert _tune(SAMPLES / "keyframe.png", SAMPLES / "look.jpg", "-o", good).exit_code == 0
-    data = good.read_bytes().replace(b'\\"format_version\\": 1', b'\\"format_version\\": 9')
+    data = good.read_bytes().replace(f'\\"format_version\\": {FORMAT_VERSION}'.encode(), b'\\"format_version\\": 9')
     future = tmp_path / "future.look.safetensors"
     future.write_bytes(data)
     assert_one_line_error(runner.invoke(app, ["info", str(future)]), 2, "newer than this hrstyle")

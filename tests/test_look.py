@@ -62,6 +62,19 @@ def test_future_version_is_refused(tmp_path, trained_net):
         load_look(path)
 
 
+def test_version_1_look_loads_with_an_identity_colour_transform(tmp_path, trained_net, keyframe_128):
+    """Looks saved before the global colour transform existed render exactly as they did."""
+    path = tmp_path / "v1.look.safetensors"
+    trained_net.set_colour(torch.eye(3), torch.zeros(3))  # what every version-1 network had
+    v1_tensors = {k: v.contiguous() for k, v in trained_net.state_dict().items() if not k.startswith("colour.")}
+    save_file(v1_tensors, str(path), metadata={"hrstyle": json.dumps({**_meta(trained_net).to_dict(), "format_version": 1})})
+    look = load_look(path)
+    assert look.meta.format_version == FORMAT_VERSION
+    assert torch.equal(look.net.colour.weight.flatten(1), torch.eye(3)) and not look.net.colour.bias.any()
+    with torch.no_grad():
+        assert torch.equal(trained_net(keyframe_128), look.net(keyframe_128))
+
+
 def test_pickle_renamed_to_safetensors_is_refused_without_unpickling(tmp_path):
     path = tmp_path / "evil.safetensors"
     marker = tmp_path / "pwned"
