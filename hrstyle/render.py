@@ -163,6 +163,8 @@ def prepare_look(look: Look, cfg: RenderCfg) -> Look:
     net = copy.deepcopy(look.net).to(device).eval().requires_grad_(False)
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
+        # The same convolution algorithm on every run, so a frame renders the same in any chunk.
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
     if cfg.compile:
         net = torch.compile(net)
     return replace(look, net=net)
