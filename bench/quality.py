@@ -90,10 +90,7 @@ def _per_frame(name: str, shot: Shot, out_dir: Path, look_px: np.ndarray, every:
 
 
 def _mkl(look_px: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    from color_matcher import ColorMatcher  # GPL: dev extra only
-
-    matcher = ColorMatcher()
-    return lambda px: matcher.transfer(src=px, ref=look_px, method="mkl").astype(np.float32)
+    return lambda px: pairs.mkl(px, look_px)
 
 
 def _gatys(look_px: np.ndarray, cfg: TuneCfg, vgg: VGGFeatures) -> Callable[[np.ndarray], np.ndarray]:
