@@ -30,7 +30,7 @@ import skimage.io
 
 from common import Table, write_results
 from hrstyle.frames import FrameSpec, to_pixels, to_tensor, write_image
-from hrstyle.metrics import Score, StillScorer
+from hrstyle.metrics import Score, StillScorer, summarise_scores
 from hrstyle.perceptual import STYLE_LAYERS, VGGFeatures
 from hrstyle.render import RenderCfg, grade_frames, prepare_look
 from hrstyle.tune import TuneCfg, tune_files
@@ -174,7 +174,7 @@ def reinhard(content: np.ndarray, look: np.ndarray) -> np.ndarray:
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """``"NAME:field=value,field=value"`` → (name, TuneCfg overrides, RenderCfg overrides).
+    """``"NAME:field=value;field=value"`` → (name, TuneCfg overrides, RenderCfg overrides).
 
     Values are Python literals; a field belongs to whichever config has it.
     """
@@ -205,17 +205,13 @@ def _hrstyle(content: np.ndarray, look: np.ndarray, tune_cfg: TuneCfg, render_cf
 
 
 def _medians(results: list[Result], method: str) -> Score:
-    mine = [r.score for r in results if r.method == method]
-    return Score(float(np.median([s.style_gap for s in mine])),
-                 {k: float(np.median([s.style_per_layer[k] for s in mine])) for k in STYLE_LAYERS},
-                 float(np.median([s.structure_ssim for s in mine])), float(np.median([s.affine_residual for s in mine])))
+    return summarise_scores([r.score for r in results if r.method == method], np.median)
 
 
 def _wins(results: list[Result], method: str, reference: str = "MKL") -> list[bool]:
     ref = {r.pair: r.score for r in results if r.method == reference}
     return [r.score.style_gap < ref[r.pair].style_gap and r.score.structure_ssim >= SSIM_FLOOR
             and r.score.affine_residual <= RESIDUAL_CEILING for r in results if r.method == method]
-
 
 
 def run(args: argparse.Namespace) -> str:

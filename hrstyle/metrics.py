@@ -343,12 +343,13 @@ class ShotScore:
                 "per_frame": {str(k): v.to_dict() for k, v in self.per_frame.items()}}
 
 
-def _mean_score(scores: list[Score]) -> Score:
+def summarise_scores(scores: list[Score], reduce: Callable[[list[float]], Any] = np.mean) -> Score:
+    """One still Score from many, figure by figure (the mean by default; benchmarks also take the median)."""
     return Score(
-        float(np.mean([s.style_gap for s in scores])),
-        {k: float(np.mean([s.style_per_layer[k] for s in scores])) for k in STYLE_LAYERS},
-        float(np.mean([s.structure_ssim for s in scores])),
-        float(np.mean([s.affine_residual for s in scores])),
+        float(reduce([s.style_gap for s in scores])),
+        {k: float(reduce([s.style_per_layer[k] for s in scores])) for k in STYLE_LAYERS},
+        float(reduce([s.structure_ssim for s in scores])),
+        float(reduce([s.affine_residual for s in scores])),
     )
 
 
@@ -375,7 +376,7 @@ def score_shots(content: Shot, output: Shot, look: np.ndarray, *, every: int = 1
             meter.update(frame_in.pixels, frame_out.pixels)
         if on_frame is not None:
             on_frame(ref.number)
-    mean = _mean_score(list(per_frame.values()))
+    mean = summarise_scores(list(per_frame.values()))
     if meter.pairs:
         mean.warp_error, mean.temporal_ratio = meter.value, meter.ratio
     return ShotScore(len(content), list(per_frame), mean, per_frame)

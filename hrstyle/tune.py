@@ -57,7 +57,7 @@ class TuneCfg:
     net: str = "hrnet"                 # a key of net.NET_PRESETS
     colour_match: str = "mkl"          # the starting global colour transform (colour_match.COLOUR_MATCHES): bench/pairs.py
     lr: float = 5e-3                   # Adam, as in the paper
-    head_lr_scale: float = 0.1         # the zero-initialised output conv: a full-lr first step jumps the loss 75x
+    head_lr_scale: float = 0.1         # output conv and global colour layer: a full-lr first step jumps the loss 75x
     lr_step: int = 200                 # StepLR(200, 0.9), as in the paper
     lr_gamma: float = 0.9
     patience: int = 60                 # stop when the loss has not improved by min_delta for this many steps
