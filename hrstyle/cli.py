@@ -137,14 +137,14 @@ class _TuneBar(_LazyBar):
         super().__init__(
             TextColumn("[bold]tune"), BarColumn(), MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.3f} · content {task.fields[content]:.3f} · "
-                       "style {task.fields[style]:.3f}"),
+                       "style {task.fields[style]:.3f} · steady {task.fields[steady]:.3f}"),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
         )
         self.steps, self.preview, self.preview_every = steps, preview, preview_every
 
     def __call__(self, stats: StepStats, image: "Tensor") -> None:
         self._update(self.steps, completed=stats.step, loss=stats.total, content=stats.content, style=stats.style,
-                     rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s")
+                     steady=stats.steady, rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s")
         if self.preview is not None and (stats.step % self.preview_every == 0 or stats.step == 1):
             write_preview(self.preview, image)
 
@@ -172,6 +172,7 @@ def tune(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed and inputs give the same look on the CPU.", rich_help_panel=TUNING)] = DEFAULTS.seed,
     net: Annotated[str, typer.Option(help="Network preset: hrnet, hrnet-small or hrnet-wide.", rich_help_panel=TUNING)] = DEFAULTS.net,
     colour_match: Annotated[str, typer.Option(help="Start from a global colour match: mkl (closed-form mean and covariance match) or none (the keyframe as it is).", rich_help_panel=TUNING)] = DEFAULTS.colour_match,
+    steady_weight: Annotated[float, typer.Option(min=0.0, help="Keep the look steady on a moving shot: how strongly the output must follow a small camera move (0 = off).", rich_help_panel=TUNING)] = DEFAULTS.steady_weight,
     preview: Annotated[Optional[Path], typer.Option(help="Write the stylised keyframe here while tuning (PNG).", rich_help_panel=OUTPUT)] = None,
     preview_every: Annotated[int, typer.Option(min=1, help="Steps between previews.", rich_help_panel=OUTPUT)] = 25,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
@@ -181,7 +182,7 @@ def tune(
     """Tune a look on KEYFRAME so it takes on the style of LOOK_IMAGE, and save it as a look file."""
     try:
         cfg = TuneCfg(steps=steps, size=size, content_weight=content_weight, style_weight=style_weight, seed=seed, net=net,
-                      colour_match=colour_match)
+                      colour_match=colour_match, steady_weight=steady_weight)
     except ValueError as exc:
         fail(str(exc), 2)
     target = output or default_look_path(keyframe)
@@ -201,7 +202,7 @@ def tune(
 def _report_tune(result: TuneResult, device: str) -> None:
     f = result.final
     err.print(f"{result.stopped} after {result.steps_done} steps · total {f.total:.3f} · content {f.content:.3f} · "
-              f"style {f.style:.3f} · {result.work_size[1]}x{result.work_size[0]} on {device}")
+              f"style {f.style:.3f} · steady {f.steady:.3f} · {result.work_size[1]}x{result.work_size[0]} on {device}")
 
 
 @_command()

@@ -115,6 +115,23 @@ def warp_tensor(x: Tensor, flow: np.ndarray) -> Tensor:
     return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
+def random_move(generator: torch.Generator, size: tuple[int, int], shift: float, zoom: float) -> Tensor:
+    """A small random camera move for `move` on images of ``size`` (h, w): a
+    translation of up to ``shift`` pixels on each axis and a zoom by up to
+    ``zoom`` (0.02 = 2%) either way. Returns its (1,2,3) matrix."""
+    u = (torch.rand(3, generator=generator) * 2 - 1).tolist()
+    scale = 1 + zoom * u[2]
+    h, w = size
+    return torch.tensor([[[scale, 0.0, shift * u[0] * 2 / w], [0.0, scale, shift * u[1] * 2 / h]]])
+
+
+def move(x: Tensor, theta: Tensor) -> Tensor:
+    """Resample (B,C,H,W) ``x`` through ``theta`` (1,2,3), in `F.affine_grid`'s
+    normalised coordinates; bilinear, borders reflected. Differentiable."""
+    grid = F.affine_grid(theta.to(x.device, x.dtype).expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
 def gray_u8(rgb: Tensor) -> np.ndarray:
     """(1,3,H,W) RGB [0,1] → (H,W) uint8 luminance with OpenCV's RGB2GRAY weights, for flow."""
     y = 0.299 * rgb[0, 0] + 0.587 * rgb[0, 1] + 0.114 * rgb[0, 2]

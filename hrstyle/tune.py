@@ -30,6 +30,7 @@ from .imaging import resize_long_side
 from .look import Look, LookMeta, file_sha256, printable, save_look
 from .net import NET_PRESETS, HRNet
 from .perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
+from .temporal import move, random_move
 
 # Defaults, calibrated on sample_frames/ (keyframe.png → look.jpg), 256 px, 100 steps, measured by
 # bench/tune.py with METRICS.md at 512 px. Carried to 960x540 through apply's guided path, equal
@@ -56,6 +57,9 @@ class TuneCfg:
     layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # relu1_1 .. relu5_1
     net: str = "hrnet"                 # a key of net.NET_PRESETS
     colour_match: str = "mkl"          # the starting global colour transform (colour_match.COLOUR_MATCHES): bench/pairs.py
+    steady_weight: float = 0.0         # weight of the steadiness term: the output must follow a small camera move
+    steady_shift: float = 1.0          # that move: up to this many work-size pixels on each axis ...
+    steady_zoom: float = 0.02          # ... and a zoom by up to this fraction either way
     lr: float = 5e-3                   # Adam, as in the paper
     head_lr_scale: float = 0.1         # output conv and global colour layer: a full-lr first step jumps the loss 75x
     lr_step: int = 200                 # StepLR(200, 0.9), as in the paper
@@ -67,8 +71,12 @@ class TuneCfg:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.size < 16:
             raise ValueError(f"steps must be >= 1 and size >= 16, got steps={self.steps}, size={self.size}")
-        if self.content_weight < 0 or self.style_weight < 0 or not math.isfinite(self.content_weight + self.style_weight):
-            raise ValueError("content and style weights must be finite and >= 0")
+        weights = (self.content_weight, self.style_weight, self.steady_weight)
+        if min(weights) < 0 or not math.isfinite(sum(weights)):
+            raise ValueError("content, style and steadiness weights must be finite and >= 0")
+        if not (0 <= self.steady_shift <= 8 and 0 <= self.steady_zoom <= 0.2):
+            raise ValueError(f"the steadiness move must be 0-8 px and 0-20% zoom, got {self.steady_shift} px "
+                             f"and {self.steady_zoom}")
         if len(self.layer_weights) != len(STYLE_LAYERS):
             raise ValueError(f"layer_weights needs {len(STYLE_LAYERS)} values, got {len(self.layer_weights)}")
         if self.net not in NET_PRESETS:
@@ -88,6 +96,7 @@ class StepStats:
     style: float
     per_layer: dict[str, float]
     seconds: float     # since the tune started
+    steady: float = 0.0  # the steadiness term, unweighted (0 when its weight is 0)
 
 
 @dataclass
@@ -131,6 +140,36 @@ def tune_targets(vgg: VGGFeatures, content: Tensor, look: Tensor, net: HRNet) ->
     return make_targets(vgg, content, look, start=net.colour(content))
 
 
+class SteadinessTerm:
+    """How much the network's output fails to follow a small camera move of its input.
+
+    Each call draws a random move T (`temporal.random_move`) and compares
+    net(T(x)) with T(net(x)) away from the borders. A grade that only
+    depends on what is in the picture passes through the move unchanged, so
+    this is 0 for any global colour transform; texture the network invents
+    from the pixel grid does not, and that is what flickers on a moving shot
+    (temporal ratio, METRICS.md). It is normalised by what a one-pixel move
+    changes in the keyframe itself, so 1 means "as much change as the motion".
+    """
+
+    def __init__(self, content: Tensor, cfg: TuneCfg):
+        self.cfg = cfg
+        self.size = tuple(content.shape[-2:])
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        one_pixel = torch.tensor([[[1.0, 0.0, 2 / self.size[1]], [0.0, 1.0, 0.0]]])
+        # The reflected border region of a move differs from what a real camera would see: leave it out.
+        self.margin = math.ceil(cfg.steady_shift + cfg.steady_zoom * max(self.size) / 2) + 1
+        self.norm = self._crop(move(content, one_pixel) - content).pow(2).mean().clamp_min(1e-8)
+
+    def _crop(self, x: Tensor) -> Tensor:
+        m = self.margin
+        return x[..., m:-m, m:-m]
+
+    def __call__(self, net: HRNet, content: Tensor, out: Tensor) -> Tensor:
+        theta = random_move(self.generator, self.size, self.cfg.steady_shift, self.cfg.steady_zoom)
+        return self._crop(net(move(content, theta)) - move(out, theta)).pow(2).mean() / self.norm
+
+
 def _optimizer(net: HRNet, cfg: TuneCfg) -> torch.optim.Optimizer:
     head = [*net.head.parameters(), *net.colour.parameters()]
     head_ids = {id(p) for p in head}
@@ -162,6 +201,7 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
     opt = _optimizer(net, cfg)
     sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
     layer_weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))
+    steadiness = SteadinessTerm(content, cfg) if cfg.steady_weight > 0 else None
 
     history: list[StepStats] = []
     best_state, best = copy.deepcopy(net.state_dict()), None
@@ -172,13 +212,16 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
             with autocast(device):
                 out = net(content)
                 terms = perceptual_loss(vgg, out, targets, cfg.content_weight, cfg.style_weight, layer_weights)
-            if not torch.isfinite(terms.total):
+                steady = steadiness(net, content, out) if steadiness is not None else torch.zeros(())
+                total = terms.total + cfg.steady_weight * steady
+            if not torch.isfinite(total):
                 stopped = "non-finite"
                 break
-            terms.total.backward()
+            total.backward()
             # The reported losses belong to the weights before this update, i.e. to `best_state` candidates.
-            stats = StepStats(step, terms.total.item(), terms.content.item(), terms.style.item(),
-                              {k: v.item() for k, v in terms.per_layer.items()}, time.perf_counter() - start)
+            stats = StepStats(step, total.item(), terms.content.item(), terms.style.item(),
+                              {k: v.item() for k, v in terms.per_layer.items()}, time.perf_counter() - start,
+                              steady.item())
             history.append(stats)
             if best is None or stats.total < best.total * (1 - cfg.min_delta):
                 since_best = 0
@@ -205,6 +248,7 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
 def look_meta(result: TuneResult, keyframe: Path, look: Path, vgg_weights: str) -> LookMeta:
     """Provenance for the look file of ``result``, tuned from the files ``keyframe`` and ``look``."""
     final = {"total": result.final.total, "content": result.final.content, "style": result.final.style,
+             "steady": result.final.steady,
              **{f"style_{k}": v for k, v in result.final.per_layer.items()}}
     return LookMeta(
         net_cfg=result.net.cfg.to_dict(), tune_cfg=result.cfg.to_dict(), steps_done=result.steps_done,
