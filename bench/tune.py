@@ -79,15 +79,16 @@ def _setup(keyframe: Tensor, look: Tensor, cfg: TuneCfg, device: torch.device, v
 
 
 def time_steps(keyframe: Tensor, look: Tensor, size: int, steps: int, warmup: int, device: torch.device,
-               vgg: VGGFeatures, lr: float) -> dict[str, Any]:
+               vgg: VGGFeatures, lr: float, steady_weight: float = TuneCfg().steady_weight) -> dict[str, Any]:
     """Seconds per step of the tune and of Gatys at ``size``, measured alternately.
 
     `tune` runs once; its ``on_step`` callback stamps the clock and runs one
     Gatys step, so each tune step (from one callback to the next: forward,
     backward, best-weights copy, Adam) sits next to a Gatys step under the same
-    machine load. The first ``warmup`` steps of each are dropped.
+    machine load. The first ``warmup`` steps of each are dropped. ``steady_weight``
+    0 times the tune without its steadiness term (one HR-Net pass less per step).
     """
-    cfg = TuneCfg(steps=warmup + steps + 1, size=size, patience=10**9)
+    cfg = TuneCfg(steps=warmup + steps + 1, size=size, patience=10**9, steady_weight=steady_weight)
     content, targets, gatys = _setup(keyframe, look, cfg, device, vgg, lr)
     tune_s: list[float] = []
     gatys_s: list[float] = []
@@ -108,7 +109,7 @@ def time_steps(keyframe: Tensor, look: Tensor, size: int, steps: int, warmup: in
     tune_med, gatys_med = statistics.median(tune_s), statistics.median(gatys_s)
     ratio = tune_med / gatys_med
     return {
-        "device": device.type, "device_name": device_name(device), "size": size,
+        "device": device.type, "device_name": device_name(device), "size": size, "steady_weight": steady_weight,
         "work_hw": list(content.shape[-2:]), "steps": steps, "warmup": warmup,
         "tune_s_per_step": tune_med, "gatys_s_per_step": gatys_med,
         "tune_steps_per_s": 1 / tune_med, "gatys_steps_per_s": 1 / gatys_med,
@@ -186,9 +187,9 @@ def _verdict(ok: bool) -> str:
 def report(speed: list[dict], qual: list[dict], defaults: list[dict], args: argparse.Namespace) -> list[Table]:
     tables = [Table(
         "Step time, tune vs Gatys (medians, interleaved)",
-        ["device", "size (H×W)", "tune s/step", "Gatys s/step", "tune steps/s", "Gatys steps/s", "tune/Gatys",
+        ["device", "size (H×W)", "steadiness weight", "tune s/step", "Gatys s/step", "tune steps/s", "Gatys steps/s", "tune/Gatys",
          f"≤ {TARGET_RATIO}×"],
-        [[r["device_name"], "×".join(map(str, r["work_hw"])), r["tune_s_per_step"], r["gatys_s_per_step"],
+        [[r["device_name"], "×".join(map(str, r["work_hw"])), r["steady_weight"], r["tune_s_per_step"], r["gatys_s_per_step"],
           r["tune_steps_per_s"], r["gatys_steps_per_s"], r["ratio"], _verdict(r["pass"])] for r in speed],
     ), Table(
         f"Quality after {args.quality_steps} steps at {args.quality_size} px (METRICS.md, on sample_frames/)",
@@ -239,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             print(f"timing {size} px on {device}...", file=sys.stderr, flush=True)
             speed.append(time_steps(keyframe, look, size, args.steps, args.warmup, device, vgg, args.gatys_lr))
+            if speed[-1]["steady_weight"]:  # what the steadiness term costs: the same, without it
+                speed.append(time_steps(keyframe, look, size, args.steps, args.warmup, device, vgg, args.gatys_lr, 0.0))
         if device.type == "cuda":
             print(f"default tune on {device}...", file=sys.stderr, flush=True)
             defaults.append(default_tune(keyframe, look, device, vgg))
@@ -253,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         f"the loss at the work size, the rest at 512 px against the keyframe (at the work size, or full size "
         f"for the carried row). Peak RSS of the whole run: {peak_rss_mb():.0f} MiB.",
     ]
+    for with_term, without in zip(speed, speed[1:]):
+        if with_term["steady_weight"] and not without["steady_weight"] and with_term["size"] == without["size"]:
+            notes.append(f"The steadiness term costs {with_term['ratio'] / without['ratio']:.2f}× per step at "
+                         f"{with_term['size']} px on {with_term['device']} (tune/Gatys with it over without).")
     cpu_512 = [r for r in speed if r["device"] == "cpu" and r["size"] == TuneCfg().size]
     if cpu_512 and not defaults:
         est = TuneCfg().steps * cpu_512[0]["tune_s_per_step"]
