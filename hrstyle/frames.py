@@ -913,7 +913,7 @@ def _decode_video(path: Path, refs: list[FrameRef]) -> Iterator[tuple[FrameRef, 
         info = _VideoInfo.of(container, stream)
         index = -1
         try:
-            for index, frame in enumerate(container.decode(stream)):
+            for index, frame in _frames_from(container, stream, info, min(wanted)):
                 if index in wanted:
                     yield wanted[index], info.image(frame, index)
                 if index >= last:
@@ -932,18 +932,7 @@ def _read_video_frame(path: Path, index: int) -> Image:
         stream = container.streams.video[0]
         info = _VideoInfo.of(container, stream)
         try:
-            if info.rate is None:  # no frame rate to seek by: count from the start
-                frames = enumerate(container.decode(stream))
-            else:
-                start = stream.start_time or 0
-                target = start + int(Fraction(index) / info.rate / stream.time_base)
-                container.seek(target, stream=stream, backward=True, any_frame=False)
-                frames = (
-                    (round((frame.pts - start) * stream.time_base * info.rate), frame)
-                    for frame in container.decode(stream)
-                    if frame.pts is not None
-                )
-            for i, frame in frames:
+            for i, frame in _frames_from(container, stream, info, index):
                 if i == index:
                     return info.image(frame, index)
                 if i > index:
@@ -953,6 +942,26 @@ def _read_video_frame(path: Path, index: int) -> Image:
                 f"{path}: cannot decode frame {index} ({e}); re-export the video"
             ) from e
     raise ImageReadError(f"{path}: has no frame {index}; check the frame number")
+
+
+def _frames_from(
+    container: av.container.InputContainer, stream: av.video.VideoStream, info: _VideoInfo, first: int
+) -> Iterator[tuple[int, av.VideoFrame]]:
+    """(frame index, frame) in order, from the keyframe at or before frame ``first`` on.
+
+    Seeking keeps a frame range of a long clip (a farm chunk) from decoding
+    everything before it; the index then comes from the timestamp. From frame 0,
+    or with no frame rate to seek by, frames are counted from the start.
+    """
+    if first == 0 or info.rate is None:
+        yield from enumerate(container.decode(stream))
+        return
+    start = stream.start_time or 0
+    container.seek(start + int(Fraction(first) / info.rate / stream.time_base), stream=stream, backward=True,
+                   any_frame=False)
+    for frame in container.decode(stream):
+        if frame.pts is not None:
+            yield round((frame.pts - start) * stream.time_base * info.rate), frame
 
 
 @dataclass(frozen=True)

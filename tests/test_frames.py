@@ -706,6 +706,34 @@ def test_video_shot(tmp_path):
     assert output_path_for(shot.frames[3], shot, tmp_path / "out", "exr").name == "clip.0003.exr"
 
 
+@pytest.mark.parametrize("ext, codec, pix_fmt", [("mp4", "libx264", "yuv420p"), ("mov", "prores_ks", "yuv422p10le")])
+def test_a_range_of_a_long_clip_seeks_instead_of_decoding_from_the_start(tmp_path, monkeypatch, ext, codec, pix_fmt):
+    # A farm chunk late in a clip: the same frames as streaming the whole clip, without decoding all before it.
+    clip, n = tmp_path / f"long.{ext}", 40
+    texture = np.random.default_rng(0).integers(0, 256, (48, 96, 3), np.uint8)
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream(codec, rate=24)
+        stream.width, stream.height, stream.pix_fmt, stream.gop_size = 64, 48, pix_fmt, 8
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(texture[:, i // 2 : i // 2 + 64]), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    whole = {ref.number: image.pixels for ref, image in open_shot(clip)}
+    assert len(whole) == n
+
+    decoded = []
+    frames_from = frames._frames_from
+    monkeypatch.setattr(frames, "_frames_from", lambda *a: (decoded.append(i) or (i, f) for i, f in frames_from(*a)))
+    chunk = open_shot(clip, "29-33")
+    got = {ref.number: image.pixels for ref, image in chunk}
+    assert sorted(got) == [29, 30, 31, 32, 33]
+    for k, pixels in got.items():
+        np.testing.assert_array_equal(pixels, whole[k])
+    assert decoded[0] > 0 and len(decoded) <= 5 + 8  # from the keyframe before frame 29, not from frame 0
+
+
 def test_video_timecode_advances_per_frame(tmp_path):
     clip = tmp_path / "clip.mov"
     write_clip(clip, n=3, fps=25, timecode="10:00:00:23")
