@@ -832,6 +832,9 @@ class _Run:
             self._grade_pending(pending, batch_size, writer)
 
     def _grade_pending(self, pending: list[tuple[FrameRef, Image]], batch_size: int, writer: _Consumer) -> int:
+        if isinstance(self.look, Look):
+            for ref, image in pending:
+                _check_gradable(ref, image)
         encodings = [working_encoding(self.cfg.colorspace, image.spec.bit_depth) for _, image in pending]
         frames = torch.cat([to_tensor(enc.to_working(image.pixels)) for enc, (_, image) in zip(encodings, pending)])
         links = [(_number(_predecessor(self.shot, ref)), ref.number) for ref, _ in pending]
@@ -855,6 +858,14 @@ class _Run:
         if self.on_progress is not None:
             done = len(self.written) + len(self.bad)
             self.on_progress(RenderProgress(done, self.total, time.perf_counter() - self.start))
+
+
+def _check_gradable(ref: FrameRef, image: Image) -> None:
+    height, width = image.pixels.shape[:2]
+    if min(height, width) < HRNet.min_side:
+        raise ShapeError(f"{ref.path}: {width}x{height} is too small for a look's network (it needs at least "
+                         f"{HRNet.min_side} px on each side); scale the frames up, or bake the look into a LUT "
+                         "with hrstyle bake and apply that")
 
 
 @contextlib.contextmanager

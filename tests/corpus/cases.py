@@ -412,7 +412,7 @@ CASES: list[Case] = [
          "not a readable image", leaves=(MANIFEST,)),
     # --- sizes ------------------------------------------------------------------------------------
     Case("tune-1x1-look-image", lambda k: _tune(k, k.still("key.png"), k.still("ref.png", 1, 1)), 2, "at least"),
-    Case("apply-1x1-frame", lambda k: _apply(k, k.still("plates/s.0001.png", 1, 1)), 2, "H,W >= 8",
+    Case("apply-1x1-frame", lambda k: _apply(k, k.still("plates/s.0001.png", 1, 1)), 2, "s.0001.png: 1x1 is too small",
          leaves=(MANIFEST,)),
     Case("sweep-1x1-look-image", lambda k: _sweep(k, k.still("key.png"), k.still("ref.png", 1, 1)), 2,
          "at least"),
