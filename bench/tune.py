@@ -35,7 +35,7 @@ from hrstyle.imaging import resize
 from hrstyle.metrics import score_still
 from hrstyle.perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
 from hrstyle.render import RenderCfg, carry_to_full_res
-from hrstyle.tune import TuneCfg, prepare, tune
+from hrstyle.tune import TuneCfg, judge_long_side, prepare, tune
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYFRAME, LOOK = ROOT / "sample_frames/keyframe.png", ROOT / "sample_frames/look.jpg"
@@ -73,9 +73,12 @@ class Gatys:
 
 def _setup(keyframe: Tensor, look: Tensor, cfg: TuneCfg, device: torch.device, vgg: VGGFeatures,
            lr: float) -> tuple[Tensor, PerceptualTargets, Gatys]:
-    content = prepare(keyframe, cfg.size, device)
-    targets = make_targets(vgg, content, prepare(look, cfg.size, device))
-    return content, targets, Gatys(content, vgg, targets, cfg, lr)
+    """The targets both methods share, at the tune's judge size, and Gatys on the keyframe there:
+    both pay for VGG at that size, so the ratio is what the network costs on top."""
+    side = judge_long_side(cfg, keyframe)
+    judged = prepare(keyframe, side, device)
+    targets = make_targets(vgg, judged, prepare(look, side, device))
+    return judged, targets, Gatys(judged, vgg, targets, cfg, lr)
 
 
 def time_steps(keyframe: Tensor, look: Tensor, size: int, steps: int, warmup: int, device: torch.device,
@@ -110,7 +113,8 @@ def time_steps(keyframe: Tensor, look: Tensor, size: int, steps: int, warmup: in
     ratio = tune_med / gatys_med
     return {
         "device": device.type, "device_name": device_name(device), "size": size, "steady_weight": steady_weight,
-        "work_hw": list(content.shape[-2:]), "steps": steps, "warmup": warmup,
+        "work_hw": list(prepare(keyframe, size, device).shape[-2:]), "judge_hw": list(content.shape[-2:]),
+        "steps": steps, "warmup": warmup,
         "tune_s_per_step": tune_med, "gatys_s_per_step": gatys_med,
         "tune_steps_per_s": 1 / tune_med, "gatys_steps_per_s": 1 / gatys_med,
         "ratio": ratio, "target_ratio": TARGET_RATIO, "pass": ratio <= TARGET_RATIO,
@@ -123,10 +127,10 @@ def quality(keyframe: Tensor, look: Tensor, size: int, steps: int, device: torch
     """Quality of the identity, the tune and Gatys after ``steps`` steps each at ``size``.
 
     No early stop, so both run every step. Each row has the tune objective at
-    the work size and the METRICS.md figures (at 512 px) against the keyframe
-    at the work size, the image both started from; the tune's full-resolution
-    row (its output carried by `hrstyle.render.carry_to_full_res`) is judged
-    against the full keyframe.
+    the judge size (where Gatys works) and the METRICS.md figures (at 512 px)
+    against the keyframe at the size the row was made at; the tune's
+    full-resolution row (its output carried by `hrstyle.render.carry_to_full_res`)
+    is judged against the full keyframe.
     """
     cfg = TuneCfg(steps=steps, size=size, patience=steps + 1)
     content, targets, gatys = _setup(keyframe, look, cfg, device, vgg, lr)
@@ -149,13 +153,14 @@ def quality(keyframe: Tensor, look: Tensor, size: int, steps: int, device: torch
     with timed(gatys_s, device):
         for _ in range(steps):
             gatys.step()
+    work = prepare(keyframe, size, device)
     with torch.no_grad(), autocast(device):
-        tuned = result.net(content).float()
+        tuned = result.net(work).float()
     full = keyframe.to(device)
-    carried = carry_to_full_res(full, content, tuned, RenderCfg())
+    carried = carry_to_full_res(full, work, tuned, RenderCfg())
     return [
         row("identity (keyframe)", 0, 0.0, content, content),
-        row("tune: net at work size", result.steps_done, tune_s[0], content, tuned),
+        row("tune: net at work size", result.steps_done, tune_s[0], work, tuned),
         row(f"tune: carried to {full.shape[-1]}×{full.shape[-2]}", result.steps_done, tune_s[0], full, carried),
         row(f"Gatys: Adam on pixels, lr {lr:g}", steps, gatys_s[0], content, gatys.best),
     ]

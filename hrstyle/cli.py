@@ -173,7 +173,8 @@ def tune(
     net: Annotated[str, typer.Option(help="Network preset: hrnet, hrnet-small or hrnet-wide.", rich_help_panel=TUNING)] = DEFAULTS.net,
     colour_match: Annotated[str, typer.Option(help="Start from a global colour match: mkl (closed-form mean and covariance match) or none (the keyframe as it is).", rich_help_panel=TUNING)] = DEFAULTS.colour_match,
     steady_weight: Annotated[float, typer.Option(min=0.0, help="Keep the look steady on a moving shot: how strongly the output must follow a small camera move (0 = off).", rich_help_panel=TUNING)] = DEFAULTS.steady_weight,
-    preview: Annotated[Optional[Path], typer.Option(help="Write the stylised keyframe here while tuning (PNG).", rich_help_panel=OUTPUT)] = None,
+    judge_size: Annotated[int, typer.Option(min=0, help="Long side, in pixels, at which each step judges the grade hrstyle apply will deliver (its guided carry of the network's output); never below --size nor above the keyframe's own. 0 = at --size: faster, carries less of the look.", rich_help_panel=TUNING)] = DEFAULTS.judge_size,
+    preview: Annotated[Optional[Path], typer.Option(help="Write the keyframe as hrstyle apply would grade it, at the judge size, here while tuning (PNG).", rich_help_panel=OUTPUT)] = None,
     preview_every: Annotated[int, typer.Option(min=1, help="Steps between previews.", rich_help_panel=OUTPUT)] = 25,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     vgg_weights: Annotated[Optional[Path], typer.Option(help="A torchvision VGG19 state dict to use instead of the bundled Caffe VGG19.")] = None,
@@ -182,7 +183,7 @@ def tune(
     """Tune a look on KEYFRAME so it takes on the style of LOOK_IMAGE, and save it as a look file."""
     try:
         cfg = TuneCfg(steps=steps, size=size, content_weight=content_weight, style_weight=style_weight, seed=seed, net=net,
-                      colour_match=colour_match, steady_weight=steady_weight)
+                      colour_match=colour_match, steady_weight=steady_weight, judge_size=judge_size)
     except ValueError as exc:
         fail(str(exc), 2)
     target = output or default_look_path(keyframe)
@@ -258,6 +259,7 @@ def sweep(
     size: Annotated[int, typer.Option(min=16, help="Work resolution of every cell's look, long side; kept looks apply at this size.", rich_help_panel=TUNING)] = SWEEP_TUNE.size,
     seed: Annotated[int, typer.Option(help="Random seed; every cell starts from the same network.", rich_help_panel=TUNING)] = SWEEP_TUNE.seed,
     net: Annotated[str, typer.Option(help="Network preset: hrnet, hrnet-small or hrnet-wide.", rich_help_panel=TUNING)] = SWEEP_TUNE.net,
+    judge_size: Annotated[int, typer.Option(min=0, help="Long side at which each cell's tune judges its delivered grade, as hrstyle tune --judge-size; 0 = at --size.", rich_help_panel=TUNING)] = SWEEP_TUNE.judge_size,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for sweep.png, sweep.json and each cell's graded keyframe.", rich_help_panel=OUTPUT)] = Path("hrstyle-sweep"),
     preview_size: Annotated[int, typer.Option(min=16, help="Long side of each cell's graded keyframe, graded as hrstyle apply does; the figures are measured on it.", rich_help_panel=OUTPUT)] = SweepCfg().preview_size,
     keep: Annotated[bool, typer.Option("--keep", help="Save every cell's look file (cell_c<content>_s<style>.look.safetensors) for hrstyle apply.", rich_help_panel=OUTPUT)] = False,
@@ -270,7 +272,7 @@ def sweep(
     Rows are content weights, columns style weights. Each cell shows the keyframe graded with its look, its style gap (lower = closer to the look), structure (1 = the keyframe's structure kept) and affine residual (lower = more photographic). Pick a cell, then tune at its weights at full size, or apply its kept look.
     """
     try:
-        tune_cfg = TuneCfg(steps=steps, size=size, seed=seed, net=net)
+        tune_cfg = TuneCfg(steps=steps, size=size, seed=seed, net=net, judge_size=judge_size)
     except ValueError as exc:
         fail(str(exc), 2)
     cfg = SweepCfg(parse_weights(content, "--content"), parse_weights(style, "--style"), tune_cfg,

@@ -191,7 +191,7 @@ def content_loss(features: Tensor, target: Tensor, norm: Tensor | float = 1.0) -
     """MSE between feature maps, divided by ``norm`` (so the loss starts near 1)."""
     if features.shape != target.shape:
         raise ShapeError(f"content target is {tuple(target.shape)}, features are {tuple(features.shape)}: "
-                         "targets must be made from the keyframe at the work size")
+                         "targets must be made from the keyframe at the size its losses are computed at")
     return F.mse_loss(features.float(), target.float()) / norm
 
 

@@ -222,7 +222,7 @@ def _prepare(keyframe: Path, look_image: Path, key_t: Tensor, look_t: Tensor, ou
              device: torch.device, vgg_weights: str | Path | None) -> _Shared:
     vgg = VGGFeatures(weights=vgg_weights).to(device)
     content, look = prepare(key_t, cfg.tune.size, device), prepare(look_t, cfg.tune.size, device)
-    targets = tune_targets(vgg, content, look, initial_net(content, look, cfg.tune).to(device))
+    targets = tune_targets(vgg, key_t, look_t, initial_net(content, look, cfg.tune).to(device), cfg.tune)
     preview_in = resize_long_side(key_t, cfg.preview_size)
     # METRICS.md defines the figures on display-referred [0,1] pixels; working
     # values outside that (EXR highlights) are clipped for scoring only.

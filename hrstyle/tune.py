@@ -5,6 +5,13 @@ relu1_1..relu5_1. Each term is normalised to start at 1 (content by the
 keyframe's own feature energy, each style layer by the keyframe's own Gram
 distance to the look), so the weights mean the same at every size and for
 every image pair, and the style term reads directly as the style gap.
+
+The losses judge what `hrstyle apply` will deliver, not the raw network
+output: the network runs at the work size, its output is carried by apply's
+guided fit onto the keyframe at the judge size (512 px long side by default,
+the scale METRICS.md judges at), and VGG sees that. Judging the raw output at
+a small work size rewarded texture and colour the carry does not pass on, and
+statistics at a scale nobody looks at (bench/README.md, look strength).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from .imaging import resize_long_side
 from .look import Look, LookMeta, file_sha256, printable, save_look
 from .net import NET_PRESETS, HRNet
 from .perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
+from .render import RenderCfg, carry_to_full_res
 from .temporal import move, random_move
 
 # Defaults, calibrated on sample_frames/ (keyframe.png → look.jpg), 256 px, 100 steps, measured by
@@ -62,6 +70,7 @@ class TuneCfg:
     net: str = "hrnet"                 # a key of net.NET_PRESETS
     colour_match: str = "mkl"          # the starting global colour transform (colour_match.COLOUR_MATCHES): bench/pairs.py
     steady_weight: float = 3.0         # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
+    judge_size: int = 512              # long side the losses judge the delivered grade at (judge_long_side); 0 = the work size
     steady_shift: float = 1.0          # that move: up to this many work-size pixels on each axis ...
     steady_zoom: float = 0.02          # ... and a zoom by up to this fraction either way
     lr: float = 5e-3                   # Adam, as in the paper
@@ -73,8 +82,9 @@ class TuneCfg:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.size < 16:
-            raise ValueError(f"steps must be >= 1 and size >= 16, got steps={self.steps}, size={self.size}")
+        if self.steps < 1 or self.size < 16 or self.judge_size < 0:
+            raise ValueError(f"steps must be >= 1, size >= 16 and judge_size >= 0, got steps={self.steps}, "
+                             f"size={self.size}, judge_size={self.judge_size}")
         weights = (self.content_weight, self.style_weight, self.steady_weight)
         if min(weights) < 0 or not math.isfinite(sum(weights)):
             raise ValueError("content, style and steadiness weights must be finite and >= 0")
@@ -137,11 +147,29 @@ def initial_net(content: Tensor, look: Tensor, cfg: TuneCfg) -> HRNet:
     return net
 
 
+def judge_long_side(cfg: TuneCfg, keyframe: Tensor) -> int:
+    """The long side a tune of ``keyframe`` (1,3,H,W) judges its grade at: ``cfg.judge_size``,
+    but never above the keyframe's own (an upscaled keyframe has no detail to judge) nor
+    below the work size."""
+    return max(cfg.size, min(cfg.judge_size, max(keyframe.shape[-2:])))
+
+
 @torch.no_grad()
-def tune_targets(vgg: VGGFeatures, content: Tensor, look: Tensor, net: HRNet) -> PerceptualTargets:
-    """The loss targets of a tune that starts from ``net``: its content term keeps the
-    structure of where ``net`` starts, the keyframe after its global colour transform."""
-    return make_targets(vgg, content, look, start=net.colour(content))
+def tune_targets(vgg: VGGFeatures, keyframe: Tensor, look: Tensor, net: HRNet, cfg: TuneCfg) -> PerceptualTargets:
+    """The loss targets of a tune that starts from ``net``, at the judge size: the content
+    term keeps the structure of where ``net`` starts, the keyframe after its global colour
+    transform. ``keyframe`` and ``look`` (1,3,H,W) at any size, on ``net``'s device."""
+    device = next(net.parameters()).device
+    side = judge_long_side(cfg, keyframe)
+    keyframe, look = prepare(keyframe, side, device), prepare(look, side, device)
+    return make_targets(vgg, keyframe, look, start=net.colour(keyframe))
+
+
+def delivered(judged_keyframe: Tensor, content: Tensor, out: Tensor) -> Tensor:
+    """The grade apply renders from the network's output ``out`` on ``content`` (the keyframe
+    at the work size), as seen on ``judged_keyframe`` (the keyframe at the judge size): the
+    guided carry with apply's default fit. Differentiable in ``out``."""
+    return carry_to_full_res(judged_keyframe, content, out, RenderCfg())
 
 
 class SteadinessTerm:
@@ -186,22 +214,26 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
          on_step: StepCallback | None = None) -> TuneResult:
     """Tune a fresh HR-Net so ``keyframe`` takes on the style of ``look``.
 
-    Both are (1,3,H,W) RGB in [0,1] at any size; they are resized to ``cfg.size``
-    on the long side. ``vgg`` and ``targets`` may be passed to share them
-    between tunes of the same pair. ``init`` continues from an existing
+    Both are (1,3,H,W) RGB in [0,1] at any size; the network works at ``cfg.size``
+    on the long side and its grade is judged at `judge_long_side` (see the
+    module's docstring). ``vgg`` and ``targets`` (`tune_targets`) may be passed to
+    share them between tunes of the same pair. ``init`` continues from an existing
     network (e.g. a saved look's), trained in place; by default a fresh
     network built from ``cfg.net`` and ``cfg.seed`` that starts as the global
     colour match ``cfg.colour_match`` (the identity for "none"). ``on_step(stats, output)`` is called after
-    every step with the current stylised keyframe (for progress and previews).
+    every step with the current delivered grade of the keyframe at the judge size (for
+    progress and previews).
 
     Ctrl-C stops the loop and returns the best weights so far with
     ``stopped="interrupted"``; a NaN/Inf loss stops it with ``stopped="non-finite"``.
     """
     device = torch.device(device)
-    content, look = prepare(keyframe, cfg.size, device), prepare(look, cfg.size, device)
-    net = (init if init is not None else initial_net(content, look, cfg)).to(device).train().requires_grad_(True)
+    content = prepare(keyframe, cfg.size, device)
+    net = init if init is not None else initial_net(content, prepare(look, cfg.size, device), cfg)
+    net = net.to(device).train().requires_grad_(True)
     vgg = (vgg or VGGFeatures()).to(device)
-    targets = (targets if targets is not None else tune_targets(vgg, content, look, net)).to(device)
+    targets = (targets if targets is not None else tune_targets(vgg, keyframe, look, net, cfg)).to(device)
+    judged_keyframe = prepare(keyframe, judge_long_side(cfg, keyframe), device)
     opt = _optimizer(net, cfg)
     sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
     layer_weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))
@@ -215,7 +247,8 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
             opt.zero_grad(set_to_none=True)
             with autocast(device):
                 out = net(content)
-                terms = perceptual_loss(vgg, out, targets, cfg.content_weight, cfg.style_weight, layer_weights)
+                graded = delivered(judged_keyframe, content, out)
+                terms = perceptual_loss(vgg, graded, targets, cfg.content_weight, cfg.style_weight, layer_weights)
                 steady = steadiness(net, content, out) if steadiness is not None else torch.zeros(())
                 total = terms.total + cfg.steady_weight * steady
             if not torch.isfinite(total):
@@ -236,7 +269,7 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
             opt.step()
             sched.step()
             if on_step is not None:
-                on_step(stats, out.detach())
+                on_step(stats, graded.detach())
             if since_best >= cfg.patience:
                 stopped = "plateau"
                 break

@@ -10,7 +10,7 @@ from hrstyle.net import NET_PRESETS, HRNet
 from hrstyle.temporal import move, random_move
 from hrstyle.tune import SteadinessTerm, TuneCfg, prepare, tune
 
-FAST = TuneCfg(steps=25, size=64, net="hrnet-small", steady_weight=0.0)
+FAST = TuneCfg(steps=25, size=64, net="hrnet-small", steady_weight=0.0, judge_size=0)
 
 
 def test_move_by_whole_pixels_is_a_shift(keyframe_128):
