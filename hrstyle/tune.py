@@ -6,12 +6,12 @@ keyframe's own feature energy, each style layer by the keyframe's own Gram
 distance to the look), so the weights mean the same at every size and for
 every image pair, and the style term reads directly as the style gap.
 
-The losses judge what `hrstyle apply` will deliver, not the raw network
-output: the network runs at the work size, its output is carried by apply's
-guided fit onto the keyframe at the judge size (512 px long side by default,
-the scale METRICS.md judges at), and VGG sees that. Judging the raw output at
-a small work size rewarded texture and colour the carry does not pass on, and
-statistics at a scale nobody looks at (bench/README.md, look strength).
+The losses judge the look at the judge size (512 px on the long side by
+default, the scale METRICS.md judges at), whatever the work size the network
+runs at: below it, the network's output is carried there by apply's guided
+fit, i.e. the grade `hrstyle apply` will render, and VGG sees that. Judged at
+a small work size, a tune optimised statistics at a scale nobody looks at
+(bench/README.md, look strength).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class TuneCfg:
     net: str = "hrnet"                 # a key of net.NET_PRESETS
     colour_match: str = "mkl"          # the starting global colour transform (colour_match.COLOUR_MATCHES): bench/pairs.py
     steady_weight: float = 3.0         # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
-    judge_size: int = 512              # long side the losses judge the delivered grade at (judge_long_side); 0 = the work size
+    judge_size: int = 512              # long side the losses judge the look at (judge_long_side); 0 = the work size
     steady_shift: float = 1.0          # that move: up to this many work-size pixels on each axis ...
     steady_zoom: float = 0.02          # ... and a zoom by up to this fraction either way
     lr: float = 5e-3                   # Adam, as in the paper
@@ -165,10 +165,13 @@ def tune_targets(vgg: VGGFeatures, keyframe: Tensor, look: Tensor, net: HRNet, c
     return make_targets(vgg, keyframe, look, start=net.colour(keyframe))
 
 
-def delivered(judged_keyframe: Tensor, content: Tensor, out: Tensor) -> Tensor:
-    """The grade apply renders from the network's output ``out`` on ``content`` (the keyframe
-    at the work size), as seen on ``judged_keyframe`` (the keyframe at the judge size): the
-    guided carry with apply's default fit. Differentiable in ``out``."""
+def judged_output(judged_keyframe: Tensor, content: Tensor, out: Tensor) -> Tensor:
+    """The network's output ``out`` on ``content`` (the keyframe at the work size) as the
+    losses see it on ``judged_keyframe`` (the keyframe at the judge size). At the work size
+    that is ``out`` itself; above it, the grade apply renders there: the guided carry with
+    apply's default fit, the only way to see the output at a finer scale. Differentiable in ``out``."""
+    if judged_keyframe.shape == content.shape:
+        return out
     return carry_to_full_res(judged_keyframe, content, out, RenderCfg())
 
 
@@ -221,7 +224,7 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
     network (e.g. a saved look's), trained in place; by default a fresh
     network built from ``cfg.net`` and ``cfg.seed`` that starts as the global
     colour match ``cfg.colour_match`` (the identity for "none"). ``on_step(stats, output)`` is called after
-    every step with the current delivered grade of the keyframe at the judge size (for
+    every step with the keyframe as the losses judged it (`judged_output`, for
     progress and previews).
 
     Ctrl-C stops the loop and returns the best weights so far with
@@ -247,8 +250,8 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
             opt.zero_grad(set_to_none=True)
             with autocast(device):
                 out = net(content)
-                graded = delivered(judged_keyframe, content, out)
-                terms = perceptual_loss(vgg, graded, targets, cfg.content_weight, cfg.style_weight, layer_weights)
+                judged = judged_output(judged_keyframe, content, out)
+                terms = perceptual_loss(vgg, judged, targets, cfg.content_weight, cfg.style_weight, layer_weights)
                 steady = steadiness(net, content, out) if steadiness is not None else torch.zeros(())
                 total = terms.total + cfg.steady_weight * steady
             if not torch.isfinite(total):
@@ -269,7 +272,7 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
             opt.step()
             sched.step()
             if on_step is not None:
-                on_step(stats, graded.detach())
+                on_step(stats, judged.detach())
             if since_best >= cfg.patience:
                 stopped = "plateau"
                 break

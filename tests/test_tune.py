@@ -88,7 +88,7 @@ def test_tuned_look_moves_style_and_keeps_structure(vgg):
     # The product's path: tune at 128 px with the default weights (judged at the keyframe's own
     # 256 px), carry the grade to 256 px with apply's guided fit, judge by METRICS.md. Seen: style
     # gap 0.51, structure 0.88, affine residual 0.061 (identity: 1, 1, ~0.04; judged at the work
-    # size: 0.57, 0.86, 0.064).
+    # size, --judge-size 0: 0.58, 0.88, 0.060).
     full = load_small(SAMPLES / "keyframe.png", 256)
     look = read_image(SAMPLES / "look.jpg").pixels
     result = tune(full, to_tensor(look), TuneCfg(steps=100, size=128), vgg=vgg)
@@ -102,9 +102,9 @@ def test_tuned_look_moves_style_and_keeps_structure(vgg):
 
 
 def test_judging_the_delivered_grade_at_the_judge_size_carries_more_of_the_look(vgg):
-    # The network works at 64 px either way; judged at 256 px it is scored on the grade apply delivers
+    # The network works at 64 px either way; judged at 256 px it is scored on the grade apply renders
     # there, and METRICS.md (at 512) sees more of the look and more structure kept.
-    # Seen: style gap 0.650 -> 0.591, structure 0.894 -> 0.930.
+    # Seen: style gap 0.649 -> 0.591, structure 0.902 -> 0.930.
     full = load_small(SAMPLES / "keyframe.png", 256)
     look = read_image(SAMPLES / "look.jpg").pixels
     work_in = prepare(full, 64, "cpu")
