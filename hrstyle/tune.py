@@ -71,8 +71,8 @@ class TuneCfg:
     layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # relu1_1 .. relu5_1
     net: str = "hrnet"                 # a key of net.NET_PRESETS
     colour_match: str = "mkl"          # the starting global colour transform (colour_match.COLOUR_MATCHES): bench/pairs.py
-    steady_weight: float = 3.0         # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
     judge_size: int = 512              # long side the losses judge the look at (judge_long_side); 0 = the work size
+    steady_weight: float = 3.0         # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
     steady_shift: float = 1.0          # that move: up to this many work-size pixels on each axis ...
     steady_zoom: float = 0.02          # ... and a zoom by up to this fraction either way
     lr: float = 5e-3                   # Adam, as in the paper
@@ -160,7 +160,7 @@ def judge_long_side(cfg: TuneCfg, keyframe: Tensor) -> int:
 def tune_targets(vgg: VGGFeatures, keyframe: Tensor, look: Tensor, net: HRNet, cfg: TuneCfg) -> PerceptualTargets:
     """The loss targets of a tune that starts from ``net``, at the judge size: the content
     term keeps the structure of where ``net`` starts, the keyframe after its global colour
-    transform. ``keyframe`` and ``look`` (1,3,H,W) at any size, on ``net``'s device."""
+    transform. ``keyframe`` and ``look``: (1,3,H,W) at any size; the targets are on ``net``'s device."""
     device = next(net.parameters()).device
     side = judge_long_side(cfg, keyframe)
     keyframe, look = prepare(keyframe, side, device), prepare(look, side, device)
