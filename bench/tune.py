@@ -198,7 +198,7 @@ def report(speed: list[dict], qual: list[dict], defaults: list[dict], args: argp
           r["tune_steps_per_s"], r["gatys_steps_per_s"], r["ratio"], _verdict(r["pass"])] for r in speed],
     ), Table(
         f"Quality after {args.quality_steps} steps at {args.quality_size} px (METRICS.md, on sample_frames/)",
-        ["method", "steps", "seconds", "loss (work size)", "its style term", "style_gap", *STYLE_LAYERS,
+        ["method", "steps", "seconds", "loss (judge size)", "its style term", "style_gap", *STYLE_LAYERS,
          "structure_ssim", "affine_residual"],
         [[r["method"], r["steps"], r["seconds"], r["loss"], r["loss_style"], r["style_gap"],
           *r["style_per_layer"].values(), r["structure_ssim"], r["affine_residual"]] for r in qual],
@@ -258,8 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         f"tune/Gatys is the ratio of median step times, the two interleaved step by step in one run "
         f"({args.steps} timed steps each after {args.warmup} warm-up). Gatys: Adam on the pixels at lr "
         f"{args.gatys_lr:g}, clamped to [0,1]; both keep their lowest-loss result. Quality on {qdevice.type}: "
-        f"the loss at the work size, the rest at 512 px against the keyframe (at the work size, or full size "
-        f"for the carried row). Peak RSS of the whole run: {peak_rss_mb():.0f} MiB.",
+        f"the loss at the tune's judge size (where Gatys works), the rest at 512 px against the keyframe "
+        f"(at the size the row was made at, or full size for the carried row). Peak RSS of the whole run: {peak_rss_mb():.0f} MiB.",
     ]
     for with_term, without in zip(speed, speed[1:]):
         if with_term["steady_weight"] and not without["steady_weight"] and with_term["size"] == without["size"]:
