@@ -214,9 +214,14 @@ def _sheet(methods: list[Method], shot: Shot, path: Path) -> Path:
     return path
 
 
+def _is_committed(results: Path) -> bool:
+    """Whether a run writing to ``results`` updates the committed figures; a smoke run elsewhere leaves them alone."""
+    return results.resolve() == RESULTS.resolve()
+
+
 def write_benchmarks_md(results: Path, name: str) -> None:
     """Put ``results/<name>.md`` into BENCHMARKS.md in place of its previous section, keeping the other's."""
-    if results.resolve() != RESULTS.resolve():  # a smoke run elsewhere leaves the committed figures alone
+    if not _is_committed(results):
         return
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else ""
@@ -274,8 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             methods.append(_per_frame(f"Gatys per frame ({args.gatys_frames} frames)", subset, work / "gatys",
                                       look_px, 1, _gatys(look_px, cfg, VGGFeatures())))
         keyframe_gap = _style_gap_on(KEYFRAME, shot, plain.out_dir, look_px)
-        # A smoke run elsewhere leaves the committed figure alone, as it does BENCHMARKS.md.
-        figures = ROOT / "bench" / "figures" if args.out.resolve() == RESULTS.resolve() else args.out
+        figures = ROOT / "bench" / "figures" if _is_committed(args.out) else args.out
         sheet = _sheet(methods, shot, figures / "quality_sheet.jpg")
 
         headers = ["method", "frames scored", "s/frame", "style_gap", "relu1_1", "relu2_1", "relu3_1", "relu4_1",

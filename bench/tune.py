@@ -106,14 +106,14 @@ def time_steps(keyframe: Tensor, look: Tensor, size: int, steps: int, warmup: in
             gatys.step()
         tune_step_start = time.perf_counter()
 
-    tune(keyframe, look, cfg, device=device, vgg=vgg, targets=targets, on_step=on_step)
+    result = tune(keyframe, look, cfg, device=device, vgg=vgg, targets=targets, on_step=on_step)
     # Keep tune steps warmup+2 .. warmup+steps+1, each with the Gatys step that ran right after it.
     tune_s, gatys_s = tune_s[warmup:], gatys_s[warmup + 1:]
     tune_med, gatys_med = statistics.median(tune_s), statistics.median(gatys_s)
     ratio = tune_med / gatys_med
     return {
         "device": device.type, "device_name": device_name(device), "size": size, "steady_weight": steady_weight,
-        "work_hw": list(prepare(keyframe, size, device).shape[-2:]), "judge_hw": list(content.shape[-2:]),
+        "work_hw": list(result.work_size), "judge_hw": list(content.shape[-2:]),
         "steps": steps, "warmup": warmup,
         "tune_s_per_step": tune_med, "gatys_s_per_step": gatys_med,
         "tune_steps_per_s": 1 / tune_med, "gatys_steps_per_s": 1 / gatys_med,
@@ -259,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         f"({args.steps} timed steps each after {args.warmup} warm-up). Gatys: Adam on the pixels at lr "
         f"{args.gatys_lr:g}, clamped to [0,1]; both keep their lowest-loss result. Quality on {qdevice.type}: "
         f"the loss at the tune's judge size (where Gatys works), the rest at 512 px against the keyframe "
-        f"(at the size the row was made at, or full size for the carried row). Peak RSS of the whole run: {peak_rss_mb():.0f} MiB.",
+        f"(at the size the row was made at, or full size for the carried row). "
+        f"Peak RSS of the whole run: {peak_rss_mb():.0f} MiB.",
     ]
     for with_term, without in zip(speed, speed[1:]):
         if with_term["steady_weight"] and not without["steady_weight"] and with_term["size"] == without["size"]:
