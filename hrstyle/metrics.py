@@ -135,25 +135,41 @@ def style_gap(content: np.ndarray, output: np.ndarray, look: np.ndarray, vgg: VG
 
 # ---------------------------------------------------------------- structure_ssim
 
-def _gradient_magnitude(rgb: np.ndarray) -> np.ndarray:
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
-    return np.sqrt(gx * gx + gy * gy)
+_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+_LUMA = (0.299, 0.587, 0.114)  # OpenCV's RGB2GRAY
 
 
-def _ssim(x: np.ndarray, y: np.ndarray) -> float:
-    """Mean SSIM of two (H,W) maps in [0,1] over the windows that fit inside the image (Wang et al.)."""
-    def blur(v: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(v, (_SSIM_WINDOW, _SSIM_WINDOW), _SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
+def _gradient_magnitude(rgb: Tensor) -> Tensor:
+    """(B,3,H,W) → (B,1,H,W) Sobel magnitude of the luminance; borders reflected as OpenCV's default."""
+    gray = sum(w * rgb[:, i : i + 1] for i, w in enumerate(_LUMA))
+    gray = F.pad(gray, (1, 1, 1, 1), mode="reflect")
+    kx = _SOBEL_X.to(rgb)[None, None]
+    gx, gy = F.conv2d(gray, kx), F.conv2d(gray, kx.transpose(-2, -1))
+    return (gx * gx + gy * gy).clamp_min(1e-12).sqrt()  # clamped: a finite gradient on flat areas
 
-    x, y = x.astype(np.float64), y.astype(np.float64)
+
+def _ssim(x: Tensor, y: Tensor) -> Tensor:
+    """Mean SSIM (Wang et al.) of (B,1,H,W) maps in [0,1] over the windows wholly inside the image,
+    so no border padding enters the figure. Returns (B,)."""
+    t = torch.arange(_SSIM_WINDOW).to(x) - _SSIM_WINDOW // 2
+    g = torch.exp(-t * t / (2 * _SSIM_SIGMA**2))
+    g = g / g.sum()
+
+    def blur(v: Tensor) -> Tensor:
+        return F.conv2d(F.conv2d(v, g[None, None, None, :]), g[None, None, :, None])
+
     mx, my = blur(x), blur(y)
     vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     ssim = ((2 * mx * my + _SSIM_C1) * (2 * cxy + _SSIM_C2)) / ((mx * mx + my * my + _SSIM_C1) * (vx + vy + _SSIM_C2))
-    # Only windows wholly inside the image, so the border padding never enters the figure.
-    pad = _SSIM_WINDOW // 2
-    return float(ssim[pad:-pad, pad:-pad].mean())
+    return ssim.mean(dim=(1, 2, 3))
+
+
+def structure_ssim_tensor(content: Tensor, output: Tensor) -> Tensor:
+    """structure_ssim of (B,3,H,W) RGB [0,1] tensors at the size given; differentiable in both. Returns (B,)."""
+    gc, go = _gradient_magnitude(content), _gradient_magnitude(output)
+    # The shared peak is a normalisation, not something to optimise: no gradient through it.
+    peak = torch.maximum(gc.amax(dim=(1, 2, 3)), go.amax(dim=(1, 2, 3))).detach()[:, None, None, None]
+    return _ssim(gc / peak, go / peak)
 
 
 def structure_ssim(content: np.ndarray, output: np.ndarray) -> float:
@@ -162,12 +178,8 @@ def structure_ssim(content: np.ndarray, output: np.ndarray) -> float:
     Images: (H,W,3) RGB [0,1]. Both magnitudes are divided by the larger of
     their maxima; two flat images score 1.
     """
-    content, output = prepare_pair(content, output)
-    gc, go = _gradient_magnitude(content), _gradient_magnitude(output)
-    peak = max(float(gc.max()), float(go.max()))
-    if peak == 0:
-        return 1.0
-    return _ssim(gc / peak, go / peak)
+    content, output = (to_tensor(x).double() for x in prepare_pair(content, output))
+    return float(structure_ssim_tensor(content, output)[0])
 
 
 # ---------------------------------------------------------------- affine_residual

@@ -3,11 +3,13 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 from skimage import data
 from skimage.metrics import structural_similarity
 
 from hrstyle import metrics
 from hrstyle.errors import InputError, SequenceError, ShapeError
+from hrstyle.frames import to_tensor
 from hrstyle.perceptual import STYLE_LAYERS
 
 # Global recolour with channel cross-talk: a grade a colour guided filter fits exactly.
@@ -76,12 +78,24 @@ class TestStructureSsim:
         # Reference: skimage's Gaussian SSIM (radius 5 = 11x11, sigma 1.5) on the same normalised magnitudes.
         blurred = cv2.GaussianBlur(coffee, (0, 0), 2)
         c, o = metrics.prepare_pair(coffee, blurred)
-        gc, go = metrics._gradient_magnitude(c), metrics._gradient_magnitude(o)
+        gc, go = (np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+                  for g in (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (c, o)))
         peak = max(gc.max(), go.max())
         expected = structural_similarity(gc / peak, go / peak, gaussian_weights=True, sigma=1.5,
                                          use_sample_covariance=False, data_range=1.0)
         assert metrics.structure_ssim(coffee, blurred) == pytest.approx(expected, abs=1e-6)
         assert expected < 0.8
+
+    def test_tensor_form_is_batched_and_differentiable(self, coffee):
+        # The tune's photoreal guard optimises it, so it must be the same figure, with a gradient.
+        blurred = cv2.GaussianBlur(coffee, (0, 0), 2)
+        c, o = metrics.prepare_pair(coffee, blurred)
+        output = torch.cat([to_tensor(c), to_tensor(o)]).requires_grad_(True)
+        values = metrics.structure_ssim_tensor(torch.cat([to_tensor(c)] * 2), output)
+        assert values[0].item() == pytest.approx(1.0, abs=1e-6)
+        assert values[1].item() == pytest.approx(metrics.structure_ssim(coffee, blurred), abs=1e-5)
+        values[1].backward()
+        assert torch.isfinite(output.grad).all() and output.grad[1].abs().sum() > 0
 
     def test_flat_images_are_identical_structure(self):
         assert metrics.structure_ssim(np.full((32, 32, 3), 0.5, np.float32), np.zeros((32, 32, 3), np.float32)) == 1.0
