@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import shutil
 import sys
 import tempfile
@@ -214,6 +215,21 @@ def _wins(results: list[Result], method: str, reference: str = "MKL") -> list[bo
             and r.score.affine_residual <= RESIDUAL_CEILING for r in results if r.method == method]
 
 
+def earlier_results(path: Path) -> tuple[list[Result], list[str]]:
+    """The hrstyle rows of an earlier run's pairs.json (e.g. bench/baselines/), so before and
+    after sit in one report. The figures are deterministic on the CPU; only the seconds belong
+    to that run's machine."""
+    data = json.loads(path.read_text())
+    rows = [r for r in data["results"] if r["method"] not in ("MKL", "Reinhard")]
+    results = [Result(r["method"], r["pair"], Score(r["style_gap"], r["style_per_layer"], r["structure_ssim"],
+                                                    r["affine_residual"]), r["seconds"]) for r in rows]
+    return results, list(dict.fromkeys(r.method for r in results))
+
+
+def _variant_names(args: argparse.Namespace) -> list[str]:
+    return [parse_variant(v)[0] for v in (args.variant or ["hrstyle:"])]
+
+
 def run(args: argparse.Namespace) -> str:
     variants = [parse_variant(v) for v in (args.variant or ["hrstyle:"])]
     pairs = PAIRS[: args.limit] if args.limit else PAIRS
@@ -237,7 +253,13 @@ def run(args: argparse.Namespace) -> str:
                       f"res {s.affine_residual:.3f} {seconds:6.1f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return report(results, [v[0] for v in variants], args)
+    methods = [v[0] for v in variants]
+    if args.before:
+        earlier, earlier_methods = earlier_results(args.before)
+        order = {pair.name: i for i, pair in enumerate(pairs)}
+        results = sorted(results + [r for r in earlier if r.pair in order], key=lambda r: order[r.pair])
+        methods = earlier_methods + methods
+    return report(results, methods, args)
 
 
 def report(results: list[Result], variants: list[str], args: argparse.Namespace) -> str:
@@ -257,14 +279,16 @@ def report(results: list[Result], variants: list[str], args: argparse.Namespace)
                    medians[m].affine_residual <= RESIDUAL_CEILING),
                   ("win rate over MKL ≥ 80%", f"{sum(wins)}/{len(wins)} = {np.mean(wins):.0%}", np.mean(wins) >= 0.8)]
         target_rows += [[m, t, v, "PASS" if ok else "FAIL"] for t, v, ok in checks]
-    tables = [Table(f"Look strength on {len(results) // len(methods)} photo pairs: medians", headers, median_rows),
+    tables = [Table(f"Look strength on {len({r.pair for r in results})} photo pairs: medians", headers, median_rows),
               Table("Targets (look-strength issue)", ["method", "target", "measured", "verdict"], target_rows),
               Table("Per pair", headers, [r.row() for r in results])]
     notes = [f"Pairs from bench/pairs.py (scikit-image photos, graded looks), content at the photo's own "
              f"resolution. hrstyle: `tune_files` at {args.size} px for {args.steps} steps, then the apply path "
              "(`grade_frames`, guided carry) at full resolution; its seconds are tune + apply. A win is a pair "
              f"where hrstyle's style_gap is below MKL's with structure_ssim ≥ {SSIM_FLOOR} and affine_residual "
-             f"≤ {RESIDUAL_CEILING}. Variants: " + "; ".join(args.variant or ["hrstyle: the defaults"]) + "."]
+             f"≤ {RESIDUAL_CEILING}. Variants: " + "; ".join(args.variant or ["hrstyle: the defaults"]) + "."
+             + (f" Rows of {', '.join(m for m in variants if m not in _variant_names(args))} come from {args.before}."
+                if args.before else "")]
     data = {"args": {k: str(v) for k, v in vars(args).items()},
             "medians": {m: {**medians[m].to_dict(), "seconds": seconds[m]} for m in methods},
             "results": [{"method": r.method, "pair": r.pair, "seconds": r.seconds, **r.score.to_dict()}

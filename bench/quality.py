@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", action="append",
                         help="--pairs: an hrstyle row 'NAME:field=value;…' of TuneCfg/RenderCfg overrides (repeatable)")
     parser.add_argument("--limit", type=int, default=0, help="--pairs: only the first N pairs")
+    parser.add_argument("--before", type=Path, help="--pairs: an earlier run's pairs.json whose hrstyle rows to report beside these")
     args = parser.parse_args(argv)
     if args.pairs:
         print(pairs.run(args))
