@@ -137,14 +137,15 @@ class _TuneBar(_LazyBar):
         super().__init__(
             TextColumn("[bold]tune"), BarColumn(), MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.3f} · content {task.fields[content]:.3f} · "
-                       "style {task.fields[style]:.3f} · steady {task.fields[steady]:.3f}"),
+                       "style {task.fields[style]:.3f} · steady {task.fields[steady]:.3f} · "
+                       "structure {task.fields[structure]:.3f} · residual {task.fields[residual]:.3f}"),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
         )
         self.steps, self.preview, self.preview_every = steps, preview, preview_every
 
     def __call__(self, stats: StepStats, image: "Tensor") -> None:
         self._update(self.steps, completed=stats.step, loss=stats.total, content=stats.content, style=stats.style,
-                     steady=stats.steady, rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s")
+                     steady=stats.steady, structure=stats.structure_ssim, residual=stats.affine_residual, rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s")
         if self.preview is not None and (stats.step % self.preview_every == 0 or stats.step == 1):
             write_preview(self.preview, image)
 
@@ -173,6 +174,8 @@ def tune(
     net: Annotated[str, typer.Option(help="Network preset: hrnet, hrnet-small or hrnet-wide.", rich_help_panel=TUNING)] = DEFAULTS.net,
     colour_match: Annotated[str, typer.Option(help="Start from a global colour match: mkl (closed-form mean and covariance match) or none (the keyframe as it is).", rich_help_panel=TUNING)] = DEFAULTS.colour_match,
     steady_weight: Annotated[float, typer.Option(min=0.0, help="Keep the look steady on a moving shot: how strongly the output must follow a small camera move (0 = off).", rich_help_panel=TUNING)] = DEFAULTS.steady_weight,
+    structure_weight: Annotated[float, typer.Option(min=0.0, help="Guard the keyframe's structure (METRICS.md structure_ssim of the judged grade): higher keeps more edges and local contrast.", rich_help_panel=TUNING)] = DEFAULTS.structure_weight,
+    residual_weight: Annotated[float, typer.Option(min=0.0, help="Guard photorealism (METRICS.md affine_residual of the judged grade): higher keeps the grade closer to a local recolour, with less clipping.", rich_help_panel=TUNING)] = DEFAULTS.residual_weight,
     judge_size: Annotated[int, typer.Option(min=0, help="Long side, in pixels, at which each step judges the look: above --size, the grade hrstyle apply renders there from the network's output (its guided carry); never below --size nor above the keyframe's own. 0 = the output itself at --size: faster, carries less of the look.", rich_help_panel=TUNING)] = DEFAULTS.judge_size,
     preview: Annotated[Optional[Path], typer.Option(help="Write the keyframe as the losses judge it (at the judge size) here while tuning (PNG).", rich_help_panel=OUTPUT)] = None,
     preview_every: Annotated[int, typer.Option(min=1, help="Steps between previews.", rich_help_panel=OUTPUT)] = 25,
@@ -183,7 +186,8 @@ def tune(
     """Tune a look on KEYFRAME so it takes on the style of LOOK_IMAGE, and save it as a look file."""
     try:
         cfg = TuneCfg(steps=steps, size=size, content_weight=content_weight, style_weight=style_weight, seed=seed, net=net,
-                      colour_match=colour_match, steady_weight=steady_weight, judge_size=judge_size)
+                      colour_match=colour_match, steady_weight=steady_weight, structure_weight=structure_weight,
+                      residual_weight=residual_weight, judge_size=judge_size)
     except ValueError as exc:
         fail(str(exc), 2)
     target = output or default_look_path(keyframe)
@@ -203,7 +207,8 @@ def tune(
 def _report_tune(result: TuneResult, device: str) -> None:
     f = result.final
     err.print(f"{result.stopped} after {result.steps_done} steps · total {f.total:.3f} · content {f.content:.3f} · "
-              f"style {f.style:.3f} · steady {f.steady:.3f} · {result.work_size[1]}x{result.work_size[0]} on {device}")
+              f"style {f.style:.3f} · steady {f.steady:.3f} · structure {f.structure_ssim:.3f} · "
+              f"residual {f.affine_residual:.3f} · {result.work_size[1]}x{result.work_size[0]} on {device}")
 
 
 @_command()

@@ -1,9 +1,11 @@
 """The closed-form global colour match a tune starts from."""
 
+import pytest
 import torch
 
 from hrstyle.colour_match import mkl_transfer
-from hrstyle.tune import TuneCfg, initial_net, prepare, tune
+from hrstyle.perceptual import STYLE_LAYERS, perceptual_loss
+from hrstyle.tune import TuneCfg, initial_net, prepare, tune, tune_targets
 
 
 def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,6 +38,14 @@ def test_a_tune_starts_at_the_colour_match_and_improves_on_it(keyframe_128, look
         assert torch.allclose(start(content), torch.einsum("ij,bjhw->bihw", A, content) + b.view(1, 3, 1, 1), atol=1e-5)
     result = tune(keyframe_128, look_128, cfg, vgg=vgg)
     first, best = result.history[0], result.final
-    assert first.content < 1e-6               # the content term keeps the matched keyframe's structure
+    # The content term keeps the matched keyframe's structure, unclipped: at the start it costs
+    # only what clipping the match to [0,1] loses (here the sample's highlights), nothing more.
+    targets = tune_targets(vgg, keyframe_128, look_128, start, cfg)
+    weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))
+    with torch.no_grad():
+        unclipped, clipped = (perceptual_loss(vgg, x, targets, 1, 1, weights).content
+                              for x in (start(content), start(content).clamp(0, 1)))
+    assert unclipped < 1e-6
+    assert first.content == pytest.approx(clipped.item(), rel=1e-4) and first.content < 0.1
     assert first.per_layer["relu1_1"] < 0.5   # the global match already carried the colour (identity: 1) ...
     assert best.style < 0.9 * first.style     # ... and tuning moved the style further
