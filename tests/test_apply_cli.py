@@ -141,6 +141,7 @@ def test_sigkill_at_five_points_then_rerun_is_byte_identical_to_a_clean_run(tmp_
     command = [sys.executable, "-m", "hrstyle", "apply", str(tmp_path / "plates"), "--look", str(look_file),
                "-o", str(killed)]
     rng = random.Random(20261122)
+    left = []  # frames still to render after each kill
     for point in range(KILL_POINTS):
         wanted = len(_frames_on_disk(killed)) + rng.randint(1, 2)
         delay = rng.uniform(0, 0.04)
@@ -155,7 +156,10 @@ def test_sigkill_at_five_points_then_rerun_is_byte_identical_to_a_clean_run(tmp_
         on_disk = _frames_on_disk(killed)
         assert on_disk and all(data == expected[name] for name, data in on_disk.items()), point
         _assert_manifest_matches_disk(killed)
-    assert len(_frames_on_disk(killed)) < total
+        left.append(total - len(on_disk))
+    # Tiny frames render fast: a late kill may find the shot written but the run not yet finished.
+    # The first, 1-2 frames in, must leave work for the resumes.
+    assert left[0] > 0, left
 
     assert subprocess.run(command, capture_output=True).returncode == 0
     assert _frames_on_disk(killed) == expected
