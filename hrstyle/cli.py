@@ -145,7 +145,8 @@ class _TuneBar(_LazyBar):
 
     def __call__(self, stats: StepStats, image: "Tensor") -> None:
         self._update(self.steps, completed=stats.step, loss=stats.total, content=stats.content, style=stats.style,
-                     steady=stats.steady, structure=stats.structure_ssim, residual=stats.affine_residual, rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s")
+                     steady=stats.steady, structure=stats.structure_ssim, residual=stats.affine_residual,
+                     rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s")
         if self.preview is not None and (stats.step % self.preview_every == 0 or stats.step == 1):
             write_preview(self.preview, image)
 
