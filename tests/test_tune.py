@@ -89,8 +89,8 @@ def test_too_small_and_bad_cfg_rejected(look_128):
 def test_tuned_look_moves_style_and_keeps_structure(vgg):
     # The product's path: tune at 128 px with the default weights (judged at the keyframe's own
     # 256 px), carry the grade to 256 px with apply's guided fit, judge by METRICS.md. Seen: style
-    # gap 0.51, structure 0.88, affine residual 0.061 (identity: 1, 1, ~0.04; judged at the work
-    # size, --judge-size 0: 0.58, 0.88, 0.060).
+    # gap 0.45, structure 0.93, affine residual 0.040 (identity: 1, 1, ~0.04; before the photoreal
+    # guard 0.51, 0.88, 0.061; judged at the work size, --judge-size 0: 0.58, 0.88, 0.060).
     full = load_small(SAMPLES / "keyframe.png", 256)
     look = read_image(SAMPLES / "look.jpg").pixels
     result = tune(full, to_tensor(look), TuneCfg(steps=100, size=128), vgg=vgg)
