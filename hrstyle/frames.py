@@ -37,7 +37,7 @@ import av
 import numpy as np
 import OpenImageIO as oiio
 import torch
-from av.video.reformatter import ColorRange, Colorspace
+from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 from .atomic import atomic_path, check_room, check_writable, describe_os_error, temp_path_for
 from .errors import ImageReadError, InputError, OutputError, SequenceError, ShapeError
@@ -964,6 +964,18 @@ def _frames_from(
             yield round((frame.pts - start) * stream.time_base * info.rate), frame
 
 
+# swscale's default fast paths are free to round differently per CPU, so
+# two render nodes could disagree on a frame, and they rebuild subsampled
+# chroma coarsely. Exact rounding and full chroma interpolation, both ways.
+_YUV_CONVERSION = (
+    Interpolation.BILINEAR
+    | Interpolation.ACCURATE_RND
+    | Interpolation.BITEXACT
+    | Interpolation.FULL_CHR_H_INT
+    | Interpolation.FULL_CHR_H_INP
+)
+
+
 @dataclass(frozen=True)
 class _VideoInfo:
     rate: Fraction | None
@@ -986,6 +998,7 @@ class _VideoInfo:
             src_colorspace=colorspace,
             src_color_range=frame.color_range or ColorRange.MPEG,
             dst_color_range=ColorRange.JPEG,
+            interpolation=_YUV_CONVERSION,
         )
         pixels = codes.astype(np.float32) / np.float32(65535 if deep else 255)
         attributes: dict[str, str | int | float] = {}
@@ -1084,6 +1097,7 @@ class VideoWriter:
             format=self._pix_fmt,
             dst_colorspace=Colorspace.ITU709,
             dst_color_range=ColorRange.MPEG,
+            interpolation=_YUV_CONVERSION,
         )
         self._encode(frame)
 
