@@ -38,13 +38,13 @@ import torch
 from torch import Tensor, nn
 
 from common import Table, device_name, peak_rss_mb, sync, timed, write_results
-from hrstyle.colour import working_encoding
-from hrstyle.frames import FrameSpec, open_shot, read_image, to_pixels, to_tensor, write_image
-from hrstyle.imaging import long_side_size, resize
-from hrstyle.look import Look, LookMeta, file_sha256, load_look, save_look
-from hrstyle.net import NET_PRESETS, HRNet
-from hrstyle.perceptual import VGGFeatures, make_targets
-from hrstyle.render import (
+from hrstyle.io.colour import working_encoding
+from hrstyle.io.frames import FrameSpec, open_shot, read_image, to_pixels, to_tensor, write_image
+from hrstyle.io.imaging import long_side_size, resize
+from hrstyle.look.file import Look, LookMeta, file_sha256, load_look, save_look
+from hrstyle.look.net import NET_PRESETS, HRNet
+from hrstyle.look.perceptual import VGGFeatures, make_targets
+from hrstyle.render.run import (
     RenderCfg,
     _tile_spans,
     apply_grade,
@@ -55,7 +55,7 @@ from hrstyle.render import (
     run_network,
     to_work_size,
 )
-from hrstyle.tune import TuneCfg, prepare
+from hrstyle.look.tune import TuneCfg, prepare
 from tune import Gatys
 
 ROOT = Path(__file__).resolve().parent.parent

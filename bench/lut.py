@@ -34,16 +34,16 @@ import torch
 from torch import Tensor
 
 from common import Table, device_name, peak_rss_mb, timed, write_results
-from hrstyle.bake import BakeCfg, bake
+from hrstyle.grade.bake import BakeCfg, bake
 from hrstyle.device import pick_device
 from hrstyle.errors import InputError
-from hrstyle.frames import FrameSpec, open_shot, read_image, to_pixels, to_tensor, write_image
-from hrstyle.imaging import resize
-from hrstyle.look import Look, LookMeta, load_look
-from hrstyle.lut import INTERPOLATIONS, Lut3D, apply_lut
-from hrstyle.net import NET_PRESETS, HRNet
-from hrstyle.render import RenderCfg, grade_batch, prepare_look, prepare_lut, render_shot
-from hrstyle.tune import TuneCfg
+from hrstyle.io.frames import FrameSpec, open_shot, read_image, to_pixels, to_tensor, write_image
+from hrstyle.io.imaging import resize
+from hrstyle.look.file import Look, LookMeta, load_look
+from hrstyle.grade.lut import INTERPOLATIONS, Lut3D, apply_lut
+from hrstyle.look.net import NET_PRESETS, HRNet
+from hrstyle.render.run import RenderCfg, grade_batch, prepare_look, prepare_lut, render_shot
+from hrstyle.look.tune import TuneCfg
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYFRAME = ROOT / "sample_frames/keyframe.png"

@@ -30,11 +30,11 @@ import skimage.data
 import skimage.io
 
 from common import Table, write_results
-from hrstyle.frames import FrameSpec, to_pixels, to_tensor, write_image
-from hrstyle.metrics import Score, StillScorer, summarise_scores
-from hrstyle.perceptual import STYLE_LAYERS, VGGFeatures
-from hrstyle.render import RenderCfg, grade_frames, prepare_look
-from hrstyle.tune import TuneCfg, tune_files
+from hrstyle.io.frames import FrameSpec, to_pixels, to_tensor, write_image
+from hrstyle.score.metrics import Score, StillScorer, summarise_scores
+from hrstyle.look.perceptual import STYLE_LAYERS, VGGFeatures
+from hrstyle.render.run import RenderCfg, grade_frames, prepare_look
+from hrstyle.look.tune import TuneCfg, tune_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_frames"))
 from make_sample import luma, s_curve, saturate, split_tone  # noqa: E402  the sample look's own grade

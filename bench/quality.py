@@ -41,16 +41,16 @@ import torch
 
 import pairs
 from common import Table, write_results
-from hrstyle.frames import FrameSpec, Shot, open_shot, read_image, to_pixels, to_tensor, write_image
-from hrstyle.imaging import resize
-from hrstyle.look import Look
-from hrstyle.metrics import ShotScore, score_shots, structure_ssim, style_gap
-from hrstyle.perceptual import VGGFeatures, make_targets
-from hrstyle.guided import upsample_affine
-from hrstyle.render import RenderCfg, apply_grade, fit_grade, render_shot, run_network, to_work_size
-from hrstyle.sheet import contact_sheet
-from hrstyle.temporal import SmoothCfg, compute_flow, gray_u8, occlusion_mask, warp_tensor
-from hrstyle.tune import TuneCfg, prepare, tune_files
+from hrstyle.io.frames import FrameSpec, Shot, open_shot, read_image, to_pixels, to_tensor, write_image
+from hrstyle.io.imaging import resize
+from hrstyle.look.file import Look
+from hrstyle.score.metrics import ShotScore, score_shots, structure_ssim, style_gap
+from hrstyle.look.perceptual import VGGFeatures, make_targets
+from hrstyle.grade.guided import upsample_affine
+from hrstyle.render.run import RenderCfg, apply_grade, fit_grade, render_shot, run_network, to_work_size
+from hrstyle.score.sheet import contact_sheet
+from hrstyle.grade.temporal import SmoothCfg, compute_flow, gray_u8, occlusion_mask, warp_tensor
+from hrstyle.look.tune import TuneCfg, prepare, tune_files
 from tune import Gatys
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_frames"))

@@ -46,10 +46,10 @@ import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when t
 import torch
 
 from common import Table, peak_rss_mb, write_results
-from hrstyle.farm import FarmCfg, ray_session, render_on_ray
-from hrstyle.frames import FrameSpec, Shot, open_shot, read_image, to_tensor, write_image
-from hrstyle.look import Look
-from hrstyle.render import RenderCfg, render_shot
+from hrstyle.render.farm import FarmCfg, ray_session, render_on_ray
+from hrstyle.io.frames import FrameSpec, Shot, open_shot, read_image, to_tensor, write_image
+from hrstyle.look.file import Look
+from hrstyle.render.run import RenderCfg, render_shot
 from lut import KEYFRAME, untuned_look
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,7 +2,7 @@
 
 Both methods share one `VGGFeatures`, one set of `make_targets` targets and
 `perceptual_loss` with TuneCfg()'s weights, and run the same number of steps.
-The tune trains the HR-Net through `hrstyle.tune.tune`; Gatys optimises the
+The tune trains the HR-Net through `hrstyle.look.tune.tune`; Gatys optimises the
 pixels themselves (Adam, initialised at the keyframe, clamped to [0,1] after
 each step). The two are timed alternately, step by step, in one run, and the
 figure that matters is the ratio of their median step times.
@@ -30,12 +30,12 @@ from torch import Tensor
 from common import Table, device_name, peak_rss_mb, sync, timed, write_results
 from hrstyle.device import autocast, pick_device
 from hrstyle.errors import InputError
-from hrstyle.frames import read_image, to_pixels, to_tensor
-from hrstyle.imaging import resize
-from hrstyle.metrics import score_still
-from hrstyle.perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
-from hrstyle.render import RenderCfg, carry_to_full_res
-from hrstyle.tune import TuneCfg, judge_long_side, prepare, tune
+from hrstyle.io.frames import read_image, to_pixels, to_tensor
+from hrstyle.io.imaging import resize
+from hrstyle.score.metrics import score_still
+from hrstyle.look.perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
+from hrstyle.render.run import RenderCfg, carry_to_full_res
+from hrstyle.look.tune import TuneCfg, judge_long_side, prepare, tune
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYFRAME, LOOK = ROOT / "sample_frames/keyframe.png", ROOT / "sample_frames/look.jpg"

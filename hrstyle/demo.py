@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .frames import FrameSpec, Shot, VideoWriter, open_shot, read_image, to_pixels, to_tensor, write_image
-from .look import LOOK_SUFFIX
-from .render import RenderCfg, RenderProgress, grade_batch, prepare_look, render_shot
-from .sheet import contact_sheet
-from .temporal import SmoothCfg
-from .tune import StepCallback, TuneCfg, TuneResult, tune_files
+from .io.frames import FrameSpec, Shot, VideoWriter, open_shot, read_image, to_pixels, to_tensor, write_image
+from .look.file import LOOK_SUFFIX
+from .render.run import RenderCfg, RenderProgress, grade_batch, prepare_look, render_shot
+from .score.sheet import contact_sheet
+from .grade.temporal import SmoothCfg
+from .look.tune import StepCallback, TuneCfg, TuneResult, tune_files
 
 DEMO_TUNE = TuneCfg(steps=150, size=256)
 DEMO_RENDER = RenderCfg(smooth=SmoothCfg(strength=0.5))

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from hrstyle.frames import read_image, to_tensor
-from hrstyle.imaging import resize_long_side
-from hrstyle.perceptual import VGGFeatures
+from hrstyle.io.frames import read_image, to_tensor
+from hrstyle.io.imaging import resize_long_side
+from hrstyle.look.perceptual import VGGFeatures
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_frames"

@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from hrstyle import atomic
-from hrstyle.atomic import check_room, locked, make_folder, remove_stale_temps, temp_path_for
+from hrstyle.io import atomic
+from hrstyle.io.atomic import check_room, locked, make_folder, remove_stale_temps, temp_path_for
 from hrstyle.errors import OutputError
 
 DEAD_PID = 999_999_999  # above any pid_max, so no process has it

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import hrstyle.tune
-from hrstyle.cli import app
-from hrstyle.frames import FrameSpec, read_image, write_image
-from hrstyle.look import FORMAT_VERSION, load_look
+import hrstyle.look.tune
+from hrstyle.cli.app import app
+from hrstyle.io.frames import FrameSpec, read_image, write_image
+from hrstyle.look.file import FORMAT_VERSION, load_look
 
 from conftest import SAMPLES, assert_one_line_error
 
@@ -115,7 +115,7 @@ def test_look_files_of_the_wrong_kind_are_refused(tmp_path):
 
 def test_ctrl_c_saves_the_look_so_far_and_exits_130(tmp_path, monkeypatch):
     calls = {"n": 0}
-    real_loss = hrstyle.tune.perceptual_loss
+    real_loss = hrstyle.look.tune.perceptual_loss
 
     def interrupted_on_third_step(*args, **kwargs):
         calls["n"] += 1
@@ -123,7 +123,7 @@ def test_ctrl_c_saves_the_look_so_far_and_exits_130(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_loss(*args, **kwargs)
 
-    monkeypatch.setattr(hrstyle.tune, "perceptual_loss", interrupted_on_third_step)
+    monkeypatch.setattr(hrstyle.look.tune, "perceptual_loss", interrupted_on_third_step)
     out = tmp_path / "a.look.safetensors"
     result = runner.invoke(app, ["tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"), "-o", str(out),
                                  "--steps", "10", "--size", "32", "--net", "hrnet-small"])
@@ -133,7 +133,7 @@ def test_ctrl_c_saves_the_look_so_far_and_exits_130(tmp_path, monkeypatch):
 
 
 def _loss_turning_nan_at(monkeypatch, call: int) -> None:
-    real_loss, calls = hrstyle.tune.perceptual_loss, {"n": 0}
+    real_loss, calls = hrstyle.look.tune.perceptual_loss, {"n": 0}
 
     def loss(*args, **kwargs):
         calls["n"] += 1
@@ -142,7 +142,7 @@ def _loss_turning_nan_at(monkeypatch, call: int) -> None:
             terms.total = terms.total * float("nan")
         return terms
 
-    monkeypatch.setattr(hrstyle.tune, "perceptual_loss", loss)
+    monkeypatch.setattr(hrstyle.look.tune, "perceptual_loss", loss)
 
 
 def test_a_loss_turning_nan_keeps_the_last_good_look_and_warns(tmp_path, monkeypatch):

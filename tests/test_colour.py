@@ -2,7 +2,7 @@ import numpy as np
 import PyOpenColorIO as ocio
 import pytest
 
-from hrstyle.colour import WorkingEncoding, srgb_decode, srgb_encode, working_encoding
+from hrstyle.io.colour import WorkingEncoding, srgb_decode, srgb_encode, working_encoding
 from hrstyle.errors import InputError
 
 

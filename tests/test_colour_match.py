@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from hrstyle.colour_match import mkl_transfer
-from hrstyle.perceptual import STYLE_LAYERS, perceptual_loss
-from hrstyle.tune import TuneCfg, initial_net, prepare, tune, tune_targets
+from hrstyle.look.colour_match import mkl_transfer
+from hrstyle.look.perceptual import STYLE_LAYERS, perceptual_loss
+from hrstyle.look.tune import TuneCfg, initial_net, prepare, tune, tune_targets
 
 
 def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hrstyle.cli import app
+from hrstyle.cli.app import app
 from hrstyle.errors import InputError
-from hrstyle.farm import FarmCfg, plan_chunks, ray_session, render_on_ray
-from hrstyle.frames import open_shot
-from hrstyle.look import save_look
-from hrstyle.render import MANIFEST_NAME, RenderCfg, RenderProgress, render_shot
-from hrstyle.temporal import SmoothCfg
+from hrstyle.render.farm import FarmCfg, plan_chunks, ray_session, render_on_ray
+from hrstyle.io.frames import open_shot
+from hrstyle.look.file import save_look
+from hrstyle.render.run import MANIFEST_NAME, RenderCfg, RenderProgress, render_shot
+from hrstyle.grade.temporal import SmoothCfg
 
 from conftest import assert_one_line_error
 from test_render import make_look, manifest, visible_files, write_sequence

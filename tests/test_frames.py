@@ -19,9 +19,9 @@ import OpenImageIO as oiio
 import pytest
 import torch
 
-from hrstyle import atomic, frames
+from hrstyle.io import atomic, frames
 from hrstyle.errors import ImageReadError, InputError, OutputError, SequenceError, ShapeError
-from hrstyle.frames import (
+from hrstyle.io.frames import (
     FrameRef,
     FrameSpec,
     VideoWriter,

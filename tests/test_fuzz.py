@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save as save_tensors
 
-from hrstyle import render
+from hrstyle.render import run as render
 from hrstyle.errors import LookFormatError, SequenceError
-from hrstyle.frames import format_frame_range, open_shot, parse_frame_range, sequence_name
-from hrstyle.look import LookMeta, load_look, printable, save_look
+from hrstyle.io.frames import format_frame_range, open_shot, parse_frame_range, sequence_name
+from hrstyle.look.file import LookMeta, load_look, printable, save_look
 
 from test_render import make_look
 
@@ -184,6 +184,6 @@ def test_any_bytes_load_or_raise_look_format_error(look_parts, body, header_leng
 
 
 def test_every_look_field_has_a_checked_type():
-    from hrstyle.look import _FIELD_TYPES
+    from hrstyle.look.file import _FIELD_TYPES
 
     assert set(_FIELD_TYPES) == set(_FIELDS)

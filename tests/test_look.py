@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import save_file
 
 from hrstyle.errors import LookFormatError
-from hrstyle.look import FORMAT_VERSION, LookMeta, file_sha256, load_look, save_look
-from hrstyle.net import HRNet, NetCfg
+from hrstyle.look.file import FORMAT_VERSION, LookMeta, file_sha256, load_look, save_look
+from hrstyle.look.net import HRNet, NetCfg
 
 
 def _meta(net: HRNet, **kw) -> LookMeta:

@@ -11,14 +11,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from hrstyle import lut as lut_module
-from hrstyle.bake import BakeCfg, bake
-from hrstyle.cli import app
+from hrstyle.grade import lut as lut_module
+from hrstyle.grade.bake import BakeCfg, bake
+from hrstyle.cli.app import app
 from hrstyle.errors import InputError, LutFormatError, ShapeError
-from hrstyle.frames import FrameSpec, read_image, to_tensor, write_image
-from hrstyle.look import save_look
-from hrstyle.lut import INTERPOLATIONS, Lut3D, apply_lut, cube_text, fit_lut, lut_sha256, read_cube, write_cube
-from hrstyle.render import RenderCfg
+from hrstyle.io.frames import FrameSpec, read_image, to_tensor, write_image
+from hrstyle.look.file import save_look
+from hrstyle.grade.lut import INTERPOLATIONS, Lut3D, apply_lut, cube_text, fit_lut, lut_sha256, read_cube, write_cube
+from hrstyle.render.run import RenderCfg
 
 from conftest import SAMPLES, assert_one_line_error
 from test_render import MANIFEST_NAME, make_look, manifest, sample_pixels, visible_files, write_sequence

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torchvision.models import vgg19
 
 from hrstyle.errors import InputError
-from hrstyle.perceptual import (
+from hrstyle.look.perceptual import (
     CONTENT_LAYER, LAYER_INDEX, STYLE_LAYERS, VGGFeatures, content_loss, gram, make_targets, perceptual_loss, style_loss,
 )
 

@@ -23,13 +23,13 @@ import pytest
 import torch
 from torch import nn
 
-from hrstyle import render
+from hrstyle.render import run as render
 from hrstyle.errors import DeviceMemoryError, ImageReadError, InputError, OutputError, ShapeError
-from hrstyle.frames import FrameSpec, VideoWriter, open_shot, read_image, to_tensor, write_image
-from hrstyle.imaging import resize
-from hrstyle.look import Look, LookMeta
-from hrstyle.net import NET_PRESETS, HRNet
-from hrstyle.render import (
+from hrstyle.io.frames import FrameSpec, VideoWriter, open_shot, read_image, to_tensor, write_image
+from hrstyle.io.imaging import resize
+from hrstyle.look.file import Look, LookMeta
+from hrstyle.look.net import NET_PRESETS, HRNet
+from hrstyle.render.run import (
     MANIFEST_NAME,
     RenderCfg,
     default_output_dir,
@@ -414,8 +414,8 @@ def test_a_4k_frame_renders_in_bounded_memory(tmp_path):
         import resource, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_render import make_look
-        from hrstyle.frames import open_shot
-        from hrstyle.render import render_shot
+        from hrstyle.io.frames import open_shot
+        from hrstyle.render.run import render_shot
         shot, look = open_shot({str(tmp_path / "uhd.tif")!r}), make_look(work_size=(72, 128))
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         report = render_shot(shot, look, {str(tmp_path / "out")!r})

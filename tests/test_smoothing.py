@@ -3,10 +3,10 @@
 import pytest
 
 from hrstyle.errors import InputError
-from hrstyle.frames import open_shot
-from hrstyle.metrics import temporal_ratio
-from hrstyle.render import RenderCfg, render_shot
-from hrstyle.temporal import SmoothCfg
+from hrstyle.io.frames import open_shot
+from hrstyle.score.metrics import temporal_ratio
+from hrstyle.render.run import RenderCfg, render_shot
+from hrstyle.grade.temporal import SmoothCfg
 
 from test_render import make_look, visible_files, write_sequence
 

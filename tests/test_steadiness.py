@@ -6,9 +6,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from hrstyle.net import NET_PRESETS, HRNet
-from hrstyle.temporal import move, random_move
-from hrstyle.tune import SteadinessTerm, TuneCfg, prepare, tune
+from hrstyle.look.net import NET_PRESETS, HRNet
+from hrstyle.grade.temporal import move, random_move
+from hrstyle.look.tune import SteadinessTerm, TuneCfg, prepare, tune
 
 FAST = TuneCfg(steps=25, size=64, net="hrnet-small", steady_weight=0.0, judge_size=0)
 

@@ -8,15 +8,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from hrstyle.cli import app
+from hrstyle.cli.app import app
 from hrstyle.errors import InputError
-from hrstyle.frames import read_image, to_tensor
-from hrstyle.imaging import resize_long_side
-from hrstyle.look import load_look
-from hrstyle.perceptual import STYLE_LAYERS
-from hrstyle.render import RenderCfg, grade_batch
-from hrstyle.sweep import SweepCfg, parse_weights, run_sweep
-from hrstyle.tune import TuneCfg, tune_files
+from hrstyle.io.frames import read_image, to_tensor
+from hrstyle.io.imaging import resize_long_side
+from hrstyle.look.file import load_look
+from hrstyle.look.perceptual import STYLE_LAYERS
+from hrstyle.render.run import RenderCfg, grade_batch
+from hrstyle.look.sweep import SweepCfg, parse_weights, run_sweep
+from hrstyle.look.tune import TuneCfg, tune_files
 
 from conftest import SAMPLES
 

@@ -5,7 +5,7 @@ from skimage import data
 from hrstyle.errors import InputError, ShapeError
 import torch
 
-from hrstyle.temporal import CoefficientSmoother, SmoothCfg, compute_flow, occlusion_mask, warp, warp_tensor
+from hrstyle.grade.temporal import CoefficientSmoother, SmoothCfg, compute_flow, occlusion_mask, warp, warp_tensor
 
 SHIFT = (3, 2)  # (dx, dy) of the scene between the two frames, in pixels
 MARGIN = 24

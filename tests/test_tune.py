@@ -3,13 +3,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from hrstyle import metrics
+from hrstyle.score import metrics
 from hrstyle.errors import ShapeError, TuneError
-from hrstyle.frames import read_image, to_pixels, to_tensor
-from hrstyle.net import NET_PRESETS, HRNet
-from hrstyle.perceptual import make_targets
-from hrstyle.render import RenderCfg, carry_to_full_res
-from hrstyle.tune import TuneCfg, judged_output, lr_factor, prepare, tune
+from hrstyle.io.frames import read_image, to_pixels, to_tensor
+from hrstyle.look.net import NET_PRESETS, HRNet
+from hrstyle.look.perceptual import make_targets
+from hrstyle.render.run import RenderCfg, carry_to_full_res
+from hrstyle.look.tune import TuneCfg, judged_output, lr_factor, prepare, tune
 
 from conftest import SAMPLES, load_small
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import InputError, ShapeError
+from ..errors import InputError, ShapeError
 
 FlowMethod = Literal["dis", "farneback"]
 

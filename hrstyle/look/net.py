@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from timm.layers import ConvNormAct, GroupNormAct
 from torch import Tensor, nn
 
-from .errors import ShapeError
+from ..errors import ShapeError
 
 # GroupNorm with one channel per group is InstanceNorm with a per-channel affine:
 # no running statistics, so tuning and rendering behave the same on one image.

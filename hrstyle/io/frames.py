@@ -39,8 +39,8 @@ import OpenImageIO as oiio
 import torch
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
-from .atomic import atomic_path, check_room, check_writable, describe_os_error, temp_path_for
-from .errors import ImageReadError, InputError, OutputError, SequenceError, ShapeError
+from ..io.atomic import atomic_path, check_room, check_writable, describe_os_error, temp_path_for
+from ..errors import ImageReadError, InputError, OutputError, SequenceError, ShapeError
 
 BIT_DEPTHS = ("uint8", "uint10", "uint12", "uint16", "half", "float")
 VIDEO_EXTENSIONS = frozenset({".mov", ".mp4", ".m4v", ".mkv", ".avi", ".mxf", ".webm"})

@@ -28,14 +28,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .atomic import check_writable
-from .errors import InputError, OutputError, ShapeError
-from .frames import read_image, to_pixels, to_tensor
-from .look import LOOK_SUFFIX, Look, load_look
-from .lut import CUBE_SUFFIX, DEFAULT_REACH, DEFAULT_SMOOTHNESS, INTERPOLATIONS, Lut3D, apply_lut, fit_lut, write_cube
-from .metrics import StillScorer
-from .render import RenderCfg, grade_batch, prepare_look
-from .tune import working_pixels
+from ..io.atomic import check_writable
+from ..errors import InputError, OutputError, ShapeError
+from ..io.frames import read_image, to_pixels, to_tensor
+from ..look.file import LOOK_SUFFIX, Look, load_look
+from ..grade.lut import CUBE_SUFFIX, DEFAULT_REACH, DEFAULT_SMOOTHNESS, INTERPOLATIONS, Lut3D, apply_lut, fit_lut, write_cube
+from ..score.metrics import StillScorer
+from ..render.run import RenderCfg, grade_batch, prepare_look
+from ..look.tune import working_pixels
 
 # `Capture.captured` at or above which a look reads as global, and below which as mostly local.
 GLOBAL_CAPTURE, LOCAL_CAPTURE = 0.95, 0.75

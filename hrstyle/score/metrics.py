@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import InputError, SequenceError, ShapeError
-from .frames import Shot, to_tensor
-from .guided import apply_affine, fit_affine
-from .perceptual import STYLE_LAYERS, VGGFeatures, gram
-from .temporal import compute_flow, occlusion_mask, warp
+from ..errors import InputError, SequenceError, ShapeError
+from ..io.frames import Shot, to_tensor
+from ..grade.guided import apply_affine, fit_affine
+from ..look.perceptual import STYLE_LAYERS, VGGFeatures, gram
+from ..grade.temporal import compute_flow, occlusion_mask, warp
 
 METRIC_LONG_SIDE = 512
 _MIN_SIDE = 16              # relu5_1 sits behind four 2x poolings

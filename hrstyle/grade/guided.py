@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import InputError, ShapeError
+from ..errors import InputError, ShapeError
 
 # Upper triangle of the guide's 3x3 covariance, in the order the stacked tensors use.
 _PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))

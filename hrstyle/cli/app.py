@@ -23,21 +23,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from . import __version__
-from .bake import BakeCfg, BakeResult, bake_files
-from .demo import DEMO_TUNE, run_demo
-from .device import pick_device
-from .errors import HrstyleError
-from .farm import FarmCfg, plan_chunks, render_on_ray
-from .frames import Shot, format_frame_range, open_shot, read_image, write_preview
-from .look import Look, default_look_path, load_look
-from .lut import DEFAULT_SMOOTHNESS, Lut3D, read_cube
-from .metrics import score_shots
-from .render import RenderCfg, RenderProgress, RenderReport, default_output_dir, render_shot
-from .temporal import SmoothCfg
-from .sweep import (DEFAULT_CONTENT_WEIGHTS, DEFAULT_STYLE_WEIGHTS, SWEEP_TUNE, SweepCell, SweepCfg, SweepProgress,
+from .. import __version__
+from ..grade.bake import BakeCfg, BakeResult, bake_files
+from ..demo import DEMO_TUNE, run_demo
+from ..device import pick_device
+from ..errors import HrstyleError
+from ..render.farm import FarmCfg, plan_chunks, render_on_ray
+from ..io.frames import Shot, format_frame_range, open_shot, read_image, write_preview
+from ..look.file import Look, default_look_path, load_look
+from ..grade.lut import DEFAULT_SMOOTHNESS, Lut3D, read_cube
+from ..score.metrics import score_shots
+from ..render.run import RenderCfg, RenderProgress, RenderReport, default_output_dir, render_shot
+from ..grade.temporal import SmoothCfg
+from ..look.sweep import (DEFAULT_CONTENT_WEIGHTS, DEFAULT_STYLE_WEIGHTS, SWEEP_TUNE, SweepCell, SweepCfg, SweepProgress,
                     parse_weights, run_sweep)
-from .tune import StepStats, TuneCfg, TuneResult, tune_files
+from ..look.tune import StepStats, TuneCfg, TuneResult, tune_files
 
 if TYPE_CHECKING:
     from torch import Tensor

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
 COLORSPACES = ("auto", "none", "linear", "acescg")
 

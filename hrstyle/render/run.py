@@ -48,11 +48,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .atomic import locked, make_folder, remove_stale_temps, write_bytes_atomic
-from .colour import working_encoding
-from .device import pick_device
-from .errors import DeviceMemoryError, ImageReadError, InputError, OutputError, ShapeError
-from .frames import (
+from ..io.atomic import locked, make_folder, remove_stale_temps, write_bytes_atomic
+from ..io.colour import working_encoding
+from ..device import pick_device
+from ..errors import DeviceMemoryError, ImageReadError, InputError, OutputError, ShapeError
+from ..io.frames import (
     BIT_DEPTHS,
     VIDEO_EXTENSIONS,
     VIDEO_OUTPUT_EXTENSIONS,
@@ -67,12 +67,12 @@ from .frames import (
     to_tensor,
     write_image,
 )
-from .guided import apply_upsampled, fit_affine
-from .imaging import long_side_size, resize
-from .look import LOOK_SUFFIX, Look, file_sha256
-from .lut import INTERPOLATIONS, Lut3D, apply_lut, lut_sha256
-from .net import HRNet
-from .temporal import CoefficientSmoother, SmoothCfg
+from ..grade.guided import apply_upsampled, fit_affine
+from ..io.imaging import long_side_size, resize
+from ..look.file import LOOK_SUFFIX, Look, file_sha256
+from ..grade.lut import INTERPOLATIONS, Lut3D, apply_lut, lut_sha256
+from ..look.net import HRNet
+from ..grade.temporal import CoefficientSmoother, SmoothCfg
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MANIFEST_NAME = "hrstyle-manifest.json"

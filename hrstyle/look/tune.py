@@ -30,19 +30,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .atomic import check_writable
-from .colour import working_encoding
-from .colour_match import COLOUR_MATCHES, mkl_transfer
-from .device import autocast
-from .errors import OutputError, ShapeError, TuneError
-from .frames import Image, read_image, to_tensor
-from .imaging import resize_long_side
-from .look import Look, LookMeta, file_sha256, printable, save_look
-from .metrics import affine_residual_tensor, structure_ssim_tensor
-from .net import NET_PRESETS, HRNet
-from .perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
-from .render import RenderCfg, carry_to_full_res
-from .temporal import move, random_move
+from ..io.atomic import check_writable
+from ..io.colour import working_encoding
+from ..look.colour_match import COLOUR_MATCHES, mkl_transfer
+from ..device import autocast
+from ..errors import OutputError, ShapeError, TuneError
+from ..io.frames import Image, read_image, to_tensor
+from ..io.imaging import resize_long_side
+from ..look.file import Look, LookMeta, file_sha256, printable, save_look
+from ..score.metrics import affine_residual_tensor, structure_ssim_tensor
+from ..look.net import NET_PRESETS, HRNet
+from ..look.perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
+from ..render.run import RenderCfg, carry_to_full_res
+from ..grade.temporal import move, random_move
 
 # Defaults, calibrated on sample_frames/ (keyframe.png → look.jpg), 256 px, 100 steps, measured by
 # bench/tune.py with METRICS.md at 512 px. Carried to 960x540 through apply's guided path, equal

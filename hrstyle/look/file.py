@@ -23,10 +23,10 @@ import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from . import __version__
-from .atomic import read_small_file, write_bytes_atomic
-from .errors import LookFormatError
-from .net import HRNet, NetCfg
+from .. import __version__
+from ..io.atomic import read_small_file, write_bytes_atomic
+from ..errors import LookFormatError
+from ..look.net import HRNet, NetCfg
 
 FORMAT_VERSION = 2  # 2: the network's global colour transform (colour.weight, colour.bias)
 LOOK_SUFFIX = ".look.safetensors"

@@ -46,11 +46,11 @@ from typing import Any
 
 import torch
 
-from .errors import FarmError, InputError
-from .frames import VIDEO_EXTENSIONS, Shot, format_frame_range
-from .look import Look
-from .lut import Lut3D
-from .render import (
+from ..errors import FarmError, InputError
+from ..io.frames import VIDEO_EXTENSIONS, Shot, format_frame_range
+from ..look.file import Look
+from ..grade.lut import Lut3D
+from ..render.run import (
     DEFAULT_VIDEO_EXT,
     MANIFEST_NAME,
     ProgressCallback,

@@ -49,8 +49,8 @@ import PyOpenColorIO as ocio
 import torch
 from torch import Tensor
 
-from .atomic import read_small_file, write_bytes_atomic
-from .errors import InputError, LutFormatError, ShapeError
+from ..io.atomic import read_small_file, write_bytes_atomic
+from ..errors import InputError, LutFormatError, ShapeError
 
 INTERPOLATIONS = ("tetrahedral", "trilinear")
 BACKENDS = ("auto", "torch", "ocio")

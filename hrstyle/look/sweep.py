@@ -26,16 +26,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .atomic import check_writable, describe_os_error, write_bytes_atomic
-from .errors import InputError, OutputError
-from .frames import read_image, to_pixels, to_tensor, write_preview
-from .imaging import resize_long_side
-from .look import LOOK_SUFFIX, Look, save_look
-from .metrics import Score, StillScorer
-from .perceptual import PerceptualTargets, VGGFeatures
-from .render import RenderCfg, grade_batch
-from .sheet import contact_sheet
-from .tune import StepStats, TuneCfg, initial_net, look_meta, prepare, tune, tune_targets, working_pixels
+from ..io.atomic import check_writable, describe_os_error, write_bytes_atomic
+from ..errors import InputError, OutputError
+from ..io.frames import read_image, to_pixels, to_tensor, write_preview
+from ..io.imaging import resize_long_side
+from ..look.file import LOOK_SUFFIX, Look, save_look
+from ..score.metrics import Score, StillScorer
+from ..look.perceptual import PerceptualTargets, VGGFeatures
+from ..render.run import RenderCfg, grade_batch
+from ..score.sheet import contact_sheet
+from ..look.tune import StepStats, TuneCfg, initial_net, look_meta, prepare, tune, tune_targets, working_pixels
 
 # Both loss terms start at 1 (see tune.py), so weights are relative and the
 # useful range is about 0.25-4; the papers' 10/50/150 would mean "all content".
