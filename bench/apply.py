@@ -39,23 +39,21 @@ from torch import Tensor, nn
 
 from common import Table, device_name, peak_rss_mb, sync, timed, write_results
 from hrstyle.io.colour import working_encoding
-from hrstyle.io.frames import FrameSpec, open_shot, read_image, to_pixels, to_tensor, write_image
+from hrstyle.io.shot import open_shot
+from hrstyle.io.stills import FrameSpec, read_image, write_image
+from hrstyle.io.tensors import to_pixels, to_tensor
 from hrstyle.io.imaging import long_side_size, resize
-from hrstyle.look.file import Look, LookMeta, file_sha256, load_look, save_look
-from hrstyle.look.net import NET_PRESETS, HRNet
+from hrstyle.look.file import Look, load_look, save_look
+from hrstyle.look.meta import LookMeta, file_sha256
+from hrstyle.look.net import HRNet
+from hrstyle.look.config import NET_PRESETS
 from hrstyle.look.perceptual import VGGFeatures, make_targets
-from hrstyle.render.run import (
-    RenderCfg,
-    _tile_spans,
-    apply_grade,
-    fit_grade,
-    grade_batch,
-    prepare_look,
-    render_shot,
-    run_network,
-    to_work_size,
-)
-from hrstyle.look.tune import TuneCfg, prepare
+from hrstyle.grade.config import RenderCfg
+from hrstyle.grade.steps import _tile_spans, apply_grade, fit_grade, grade_batch, prepare_look, run_network, to_work_size
+from hrstyle.render.run import render_shot
+from hrstyle.look.tune import prepare
+from hrstyle.look.config import TuneCfg
+from hrstyle.render.config import OutputCfg
 from tune import Gatys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,7 +225,7 @@ def render_job(look: Look, shots: dict[str, Path], scratch: Path, samples: Sampl
     def run() -> None:
         for fmt, folder in shots.items():
             out = scratch / f"render-{fmt}"
-            report = render_shot(open_shot(folder), look, out, CPU, force=True)
+            report = render_shot(open_shot(folder), look, out, CPU, OutputCfg(force=True))
             samples[f"render {fmt}"].append(report.seconds / report.frames_written)
             shutil.rmtree(out)
 

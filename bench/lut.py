@@ -34,16 +34,24 @@ import torch
 from torch import Tensor
 
 from common import Table, device_name, peak_rss_mb, timed, write_results
-from hrstyle.grade.bake import BakeCfg, bake
+from hrstyle.grade.bake import bake
+from hrstyle.grade.config import BakeCfg
 from hrstyle.device import pick_device
 from hrstyle.errors import InputError
-from hrstyle.io.frames import FrameSpec, open_shot, read_image, to_pixels, to_tensor, write_image
+from hrstyle.io.shot import open_shot
+from hrstyle.io.stills import FrameSpec, read_image, write_image
+from hrstyle.io.tensors import to_pixels, to_tensor
 from hrstyle.io.imaging import resize
-from hrstyle.look.file import Look, LookMeta, load_look
-from hrstyle.grade.lut import INTERPOLATIONS, Lut3D, apply_lut
-from hrstyle.look.net import NET_PRESETS, HRNet
-from hrstyle.render.run import RenderCfg, grade_batch, prepare_look, prepare_lut, render_shot
-from hrstyle.look.tune import TuneCfg
+from hrstyle.look.file import Look, load_look
+from hrstyle.look.meta import LookMeta
+from hrstyle.grade.lut import Lut3D, apply_lut
+from hrstyle.grade.config import INTERPOLATIONS
+from hrstyle.look.net import HRNet
+from hrstyle.look.config import NET_PRESETS
+from hrstyle.grade.config import RenderCfg
+from hrstyle.grade.steps import grade_batch, prepare_look
+from hrstyle.render.run import render_shot
+from hrstyle.look.config import TuneCfg
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYFRAME = ROOT / "sample_frames/keyframe.png"
@@ -69,7 +77,7 @@ def time_engines(look: Look, lut: Lut3D, keyframe: Tensor, resolutions: list[str
     """Median seconds per frame of the network at 1080p and of the LUT at each resolution,
     interpolation and backend, timed round by round so each sits beside the others under the same load."""
     cfg = RenderCfg(device=device.type)
-    look, lut = prepare_look(look, cfg), prepare_lut(lut, cfg)
+    look, lut = prepare_look(look, cfg), lut.prepare(cfg)
     frames = {name: resize(keyframe, RESOLUTIONS[name]).to(device) for name in resolutions}
     network_1080p = frames["1080p"] if "1080p" in frames else resize(keyframe, RESOLUTIONS["1080p"]).to(device)
     backends = ("ocio", "torch") if device.type == "cpu" else ("torch",)  # ocio is what "auto" takes on the CPU

@@ -30,11 +30,15 @@ import skimage.data
 import skimage.io
 
 from common import Table, write_results
-from hrstyle.io.frames import FrameSpec, to_pixels, to_tensor, write_image
+from hrstyle.io.stills import FrameSpec, write_image
+from hrstyle.io.tensors import to_pixels, to_tensor
 from hrstyle.score.metrics import Score, StillScorer, summarise_scores
-from hrstyle.look.perceptual import STYLE_LAYERS, VGGFeatures
-from hrstyle.render.run import RenderCfg, grade_frames, prepare_look
-from hrstyle.look.tune import TuneCfg, tune_files
+from hrstyle.look.perceptual import VGGFeatures
+from hrstyle.look.config import STYLE_LAYERS
+from hrstyle.grade.config import RenderCfg
+from hrstyle.grade.steps import grade_frames, prepare_look
+from hrstyle.look.tune import tune_files
+from hrstyle.look.config import TuneCfg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_frames"))
 from make_sample import luma, s_curve, saturate, split_tone  # noqa: E402  the sample look's own grade

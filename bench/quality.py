@@ -41,16 +41,23 @@ import torch
 
 import pairs
 from common import Table, write_results
-from hrstyle.io.frames import FrameSpec, Shot, open_shot, read_image, to_pixels, to_tensor, write_image
+from hrstyle.io.shot import Shot, open_shot
+from hrstyle.io.stills import FrameSpec, read_image, write_image
+from hrstyle.io.tensors import to_pixels, to_tensor
 from hrstyle.io.imaging import resize
 from hrstyle.look.file import Look
 from hrstyle.score.metrics import ShotScore, score_shots, structure_ssim, style_gap
 from hrstyle.look.perceptual import VGGFeatures, make_targets
 from hrstyle.grade.guided import upsample_affine
-from hrstyle.render.run import RenderCfg, apply_grade, fit_grade, render_shot, run_network, to_work_size
+from hrstyle.grade.config import RenderCfg
+from hrstyle.grade.steps import apply_grade, fit_grade, run_network, to_work_size
+from hrstyle.render.run import render_shot
 from hrstyle.score.sheet import contact_sheet
-from hrstyle.grade.temporal import SmoothCfg, compute_flow, gray_u8, occlusion_mask, warp_tensor
-from hrstyle.look.tune import TuneCfg, prepare, tune_files
+from hrstyle.grade.temporal import compute_flow, gray_u8, occlusion_mask, warp_tensor
+from hrstyle.grade.config import SmoothCfg
+from hrstyle.look.tune import prepare, tune_files
+from hrstyle.look.config import TuneCfg
+from hrstyle.render.config import OutputCfg
 from tune import Gatys
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_frames"))
@@ -78,7 +85,7 @@ def _score(name: str, content: Shot, out_dir: Path, look: np.ndarray, seconds: f
 
 def _render(name: str, shot: Shot, look: Look, out_dir: Path, cfg: RenderCfg, look_px: np.ndarray,
             every: int) -> Method:
-    report = render_shot(shot, look, out_dir, cfg, force=True)
+    report = render_shot(shot, look, out_dir, cfg, OutputCfg(force=True))
     print(f"  {name}: {report.fps:.2f} fps", flush=True)
     return _score(name, shot, out_dir, look_px, report.seconds, every)
 

@@ -46,10 +46,14 @@ import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when t
 import torch
 
 from common import Table, peak_rss_mb, write_results
-from hrstyle.render.farm import FarmCfg, ray_session, render_on_ray
-from hrstyle.io.frames import FrameSpec, Shot, open_shot, read_image, to_tensor, write_image
+from hrstyle.render.farm import ray_session, render_on_ray
+from hrstyle.render.config import FarmCfg
+from hrstyle.io.shot import Shot, open_shot
+from hrstyle.io.stills import FrameSpec, read_image, write_image
+from hrstyle.io.tensors import to_tensor
 from hrstyle.look.file import Look
-from hrstyle.render.run import RenderCfg, render_shot
+from hrstyle.grade.config import RenderCfg
+from hrstyle.render.run import render_shot
 from lut import KEYFRAME, untuned_look
 
 ROOT = Path(__file__).resolve().parent.parent

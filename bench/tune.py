@@ -30,12 +30,16 @@ from torch import Tensor
 from common import Table, device_name, peak_rss_mb, sync, timed, write_results
 from hrstyle.device import autocast, pick_device
 from hrstyle.errors import InputError
-from hrstyle.io.frames import read_image, to_pixels, to_tensor
+from hrstyle.io.stills import read_image
+from hrstyle.io.tensors import to_pixels, to_tensor
 from hrstyle.io.imaging import resize
 from hrstyle.score.metrics import score_still
-from hrstyle.look.perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
-from hrstyle.render.run import RenderCfg, carry_to_full_res
-from hrstyle.look.tune import TuneCfg, judge_long_side, prepare, tune
+from hrstyle.look.perceptual import PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
+from hrstyle.look.config import STYLE_LAYERS
+from hrstyle.grade.config import RenderCfg
+from hrstyle.grade.steps import carry_to_full_res
+from hrstyle.look.tune import judge_long_side, prepare, tune
+from hrstyle.look.config import TuneCfg
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYFRAME, LOOK = ROOT / "sample_frames/keyframe.png", ROOT / "sample_frames/look.jpg"

@@ -16,14 +16,21 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .io.frames import FrameSpec, Shot, VideoWriter, open_shot, read_image, to_pixels, to_tensor, write_image
-from .look.file import LOOK_SUFFIX
-from .render.run import RenderCfg, RenderProgress, grade_batch, prepare_look, render_shot
+from .grade.config import RenderCfg
+from .grade.steps import grade_batch, prepare_look
+from .grade.config import SmoothCfg
+from .io.shot import Shot, open_shot
+from .io.stills import FrameSpec, read_image, write_image
+from .io.tensors import to_pixels, to_tensor
+from .io.video import VideoWriter
+from .look.config import DEMO_TUNE
+from .look.meta import LOOK_SUFFIX
+from .look.tune import StepCallback, TuneResult, tune_files
+from .look.config import TuneCfg
+from .render.config import OutputCfg
+from .render.run import RenderProgress, render_shot
 from .score.sheet import contact_sheet
-from .grade.temporal import SmoothCfg
-from .look.tune import StepCallback, TuneCfg, TuneResult, tune_files
 
-DEMO_TUNE = TuneCfg(steps=150, size=256)
 DEMO_RENDER = RenderCfg(smooth=SmoothCfg(strength=0.5))
 
 
@@ -63,7 +70,7 @@ def run_demo(out_dir: str | Path = "hrstyle-demo", cfg: TuneCfg = DEMO_TUNE, ren
     render = replace(render, device=str(device))
     shot, shot_dir = open_shot(samples / "shot"), out_dir / "shot"
     # force: each demo run tunes a new look, so last run's frames are replaced, not resumed.
-    render_shot(shot, look, shot_dir, render, force=True, on_progress=on_frame)
+    render_shot(shot, look, shot_dir, render, OutputCfg(force=True), on_progress=on_frame)
 
     before = read_image(keyframe).pixels
     ready = prepare_look(look, render)

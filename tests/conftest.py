@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hrstyle.io.frames import read_image, to_tensor
+from hrstyle.io.stills import read_image
+from hrstyle.io.tensors import to_tensor
 from hrstyle.io.imaging import resize_long_side
 from hrstyle.look.perceptual import VGGFeatures
 

@@ -15,9 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from hrstyle.cli import app as cli
-from hrstyle.cli.app import app
+from hrstyle.cli import app
 from hrstyle.look.file import save_look
-from hrstyle.render.run import MANIFEST_LOCK_NAME
+from hrstyle.render.manifest import MANIFEST_LOCK_NAME
 
 from conftest import assert_one_line_error
 from test_render import MANIFEST_NAME, make_look, manifest, visible_files, write_sequence

@@ -14,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 import hrstyle.look.tune
-from hrstyle.cli.app import app
-from hrstyle.io.frames import FrameSpec, read_image, write_image
-from hrstyle.look.file import FORMAT_VERSION, load_look
+from hrstyle.cli import app
+from hrstyle.io.stills import FrameSpec, read_image, write_image
+from hrstyle.look.file import load_look
+from hrstyle.look.meta import FORMAT_VERSION
 
 from conftest import SAMPLES, assert_one_line_error
 

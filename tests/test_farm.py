@@ -16,13 +16,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hrstyle.cli.app import app
+from hrstyle.cli import app
 from hrstyle.errors import InputError
-from hrstyle.render.farm import FarmCfg, plan_chunks, ray_session, render_on_ray
-from hrstyle.io.frames import open_shot
+from hrstyle.render.farm import plan_chunks, ray_session, render_on_ray
+from hrstyle.render.config import FarmCfg
+from hrstyle.io.shot import open_shot
 from hrstyle.look.file import save_look
-from hrstyle.render.run import MANIFEST_NAME, RenderCfg, RenderProgress, render_shot
-from hrstyle.grade.temporal import SmoothCfg
+from hrstyle.grade.config import RenderCfg
+from hrstyle.render.manifest import MANIFEST_NAME
+from hrstyle.render.run import RenderProgress, render_shot
+from hrstyle.grade.config import SmoothCfg
+from hrstyle.render.config import OutputCfg
 
 from conftest import assert_one_line_error
 from test_render import make_look, manifest, visible_files, write_sequence
@@ -166,7 +170,7 @@ def test_a_corrupt_frame_is_one_line_naming_it(local_ray, tmp_path, plates):
 
 def test_video_output_is_refused_before_ray_starts(tmp_path, plates):
     with pytest.raises(InputError, match="chunks cannot share one video file"):
-        render_on_ray(open_shot(plates), make_look(), tmp_path / "out", ext="mov")
+        render_on_ray(open_shot(plates), make_look(), tmp_path / "out", output=OutputCfg(ext="mov"))
 
 
 def test_without_ray_the_error_says_how_to_install_it(tmp_path, plates, monkeypatch):

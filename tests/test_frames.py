@@ -19,22 +19,14 @@ import OpenImageIO as oiio
 import pytest
 import torch
 
-from hrstyle.io import atomic, frames
+from hrstyle.io import atomic, stills, video
 from hrstyle.errors import ImageReadError, InputError, OutputError, SequenceError, ShapeError
-from hrstyle.io.frames import (
-    FrameRef,
-    FrameSpec,
-    VideoWriter,
-    format_frame_range,
-    open_shot,
-    output_path_for,
-    parse_frame_range,
-    read_image,
-    to_pixels,
-    to_tensor,
-    write_image,
-    write_preview,
-)
+from hrstyle.io.sequence import FrameRef, format_frame_range, parse_frame_range
+from hrstyle.io.shot import open_shot, output_path_for
+from hrstyle.io.stills import FrameSpec, read_image, write_image
+from hrstyle.io.tensors import write_preview
+from hrstyle.io.tensors import to_pixels, to_tensor
+from hrstyle.io.video import VideoWriter
 
 from conftest import permissions_enforced
 
@@ -345,7 +337,7 @@ def test_unreadable_file_message(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(frames, "open", denied, raising=False)
+    monkeypatch.setattr(stills, "open", denied, raising=False)
     with pytest.raises(ImageReadError, match="locked.png: cannot open \\(Permission denied\\)"):
         read_image(path)
 
@@ -376,7 +368,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def disk_full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(frames.os, "replace", disk_full)
+    monkeypatch.setattr(stills.os, "replace", disk_full)
     with pytest.raises(OutputError, match="a.png: disk full"):
         write_image(tmp_path / "a.png", GREY, SPEC8)
     assert os.listdir(tmp_path) == []
@@ -415,9 +407,9 @@ def test_a_disk_without_room_for_the_frame_is_refused_before_writing(tmp_path, m
 def test_a_png_or_jpeg_cut_short_is_not_complete(tmp_path, ext, fmt):
     path = tmp_path / f"a.{ext}"
     write_image(path, GREY, SPEC8)
-    assert frames._ends_complete(path, fmt)
+    assert stills._ends_complete(path, fmt)
     path.write_bytes(path.read_bytes()[:-3])
-    assert frames._ends_complete(path, fmt) == (fmt == "openexr")  # EXR's writer reports its own failures
+    assert stills._ends_complete(path, fmt) == (fmt == "openexr")  # EXR's writer reports its own failures
 
 
 def test_write_into_missing_folder_or_unknown_format(tmp_path):
@@ -724,8 +716,8 @@ def test_a_range_of_a_long_clip_seeks_instead_of_decoding_from_the_start(tmp_pat
     assert len(whole) == n
 
     decoded = []
-    frames_from = frames._frames_from
-    monkeypatch.setattr(frames, "_frames_from", lambda *a: (decoded.append(i) or (i, f) for i, f in frames_from(*a)))
+    frames_from = video._frames_from
+    monkeypatch.setattr(video, "_frames_from", lambda *a: (decoded.append(i) or (i, f) for i, f in frames_from(*a)))
     chunk = open_shot(clip, "29-33")
     got = {ref.number: image.pixels for ref, image in chunk}
     assert sorted(got) == [29, 30, 31, 32, 33]
@@ -753,7 +745,7 @@ def test_a_video_without_frames_is_refused(tmp_path):
 
 def test_a_frame_over_the_pixel_limit_is_refused_from_its_header(tmp_path, monkeypatch):
     path = oiio_write(tmp_path / "big.png", np.zeros((40, 50, 3), np.uint8), "uint8")
-    monkeypatch.setattr(frames, "MAX_FRAME_PIXELS", 40 * 50 - 1)
+    monkeypatch.setattr(stills, "MAX_FRAME_PIXELS", 40 * 50 - 1)
     with pytest.raises(ImageReadError, match="big.png: 50x40 is 0 megapixels, over the 0 hrstyle reads"):
         read_image(path)
 

@@ -20,10 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save as save_tensors
 
-from hrstyle.render import run as render
+from hrstyle.grade import steps
+from hrstyle.grade.config import RenderCfg
 from hrstyle.errors import LookFormatError, SequenceError
-from hrstyle.io.frames import format_frame_range, open_shot, parse_frame_range, sequence_name
-from hrstyle.look.file import LookMeta, load_look, printable, save_look
+from hrstyle.io.sequence import format_frame_range, parse_frame_range, sequence_name
+from hrstyle.io.shot import open_shot
+from hrstyle.look.file import load_look, save_look
+from hrstyle.look.meta import LookMeta, printable
 
 from test_render import make_look
 
@@ -137,9 +140,9 @@ def _use(look) -> None:
     json.dumps(shown)
     assert all(printable(v) == v for v in shown.values() if isinstance(v, str)), "info would print raw escapes"
     for height, width in ((1080, 1920), (36, 64), (8, 8)):
-        h, w = render.work_size_for(height, width, look)
+        h, w = steps.work_size_for(height, width, look)
         assert 1 <= h <= height and 1 <= w <= width
-    render.pixel_options(render.RenderCfg(), look, None, None)
+    look.pixel_options(RenderCfg())
 
 
 @FUZZ
@@ -184,6 +187,6 @@ def test_any_bytes_load_or_raise_look_format_error(look_parts, body, header_leng
 
 
 def test_every_look_field_has_a_checked_type():
-    from hrstyle.look.file import _FIELD_TYPES
+    from hrstyle.look.meta import _FIELD_TYPES
 
     assert set(_FIELD_TYPES) == set(_FIELDS)

@@ -5,7 +5,7 @@ import torch
 from skimage import data
 
 from hrstyle.errors import InputError, ShapeError
-from hrstyle.io.frames import to_tensor
+from hrstyle.io.tensors import to_tensor
 from hrstyle.grade.guided import apply_affine, box_filter, fit_affine, guided_upsample, upsample_affine
 
 # A global colour transform with cross-talk between channels, as a grade would have.

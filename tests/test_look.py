@@ -7,8 +7,10 @@ import torch
 from safetensors.torch import save_file
 
 from hrstyle.errors import LookFormatError
-from hrstyle.look.file import FORMAT_VERSION, LookMeta, file_sha256, load_look, save_look
-from hrstyle.look.net import HRNet, NetCfg
+from hrstyle.look.file import load_look, save_look
+from hrstyle.look.meta import FORMAT_VERSION, LookMeta, file_sha256
+from hrstyle.look.net import HRNet
+from hrstyle.look.config import NetCfg
 
 
 def _meta(net: HRNet, **kw) -> LookMeta:

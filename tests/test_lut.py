@@ -12,13 +12,18 @@ import torch
 from typer.testing import CliRunner
 
 from hrstyle.grade import lut as lut_module
-from hrstyle.grade.bake import BakeCfg, bake
-from hrstyle.cli.app import app
+from hrstyle.grade.bake import bake
+from hrstyle.grade.config import BakeCfg
+from hrstyle.cli import app
 from hrstyle.errors import InputError, LutFormatError, ShapeError
-from hrstyle.io.frames import FrameSpec, read_image, to_tensor, write_image
+from hrstyle.io.stills import FrameSpec, read_image, write_image
+from hrstyle.io.tensors import to_tensor
 from hrstyle.look.file import save_look
-from hrstyle.grade.lut import INTERPOLATIONS, Lut3D, apply_lut, cube_text, fit_lut, lut_sha256, read_cube, write_cube
-from hrstyle.render.run import RenderCfg
+from hrstyle.grade.lut import Lut3D, apply_lut, lut_sha256
+from hrstyle.grade.config import INTERPOLATIONS
+from hrstyle.grade.cube import cube_text, read_cube, write_cube
+from hrstyle.grade.lut_fit import fit_lut
+from hrstyle.grade.config import RenderCfg
 
 from conftest import SAMPLES, assert_one_line_error
 from test_render import MANIFEST_NAME, make_look, manifest, sample_pixels, visible_files, write_sequence

@@ -23,23 +23,24 @@ import pytest
 import torch
 from torch import nn
 
+from hrstyle.grade import steps
 from hrstyle.render import run as render
 from hrstyle.errors import DeviceMemoryError, ImageReadError, InputError, OutputError, ShapeError
-from hrstyle.io.frames import FrameSpec, VideoWriter, open_shot, read_image, to_tensor, write_image
+from hrstyle.io.shot import open_shot
+from hrstyle.io.stills import FrameSpec, read_image, write_image
+from hrstyle.io.tensors import to_tensor
+from hrstyle.io.video import VideoWriter
 from hrstyle.io.imaging import resize
-from hrstyle.look.file import Look, LookMeta
-from hrstyle.look.net import NET_PRESETS, HRNet
-from hrstyle.render.run import (
-    MANIFEST_NAME,
-    RenderCfg,
-    default_output_dir,
-    grade_batch,
-    grade_frames,
-    render_shot,
-    run_native_tiled,
-    run_network,
-    to_work_size,
-)
+from hrstyle.look.file import Look
+from hrstyle.look.meta import LookMeta
+from hrstyle.look.net import HRNet
+from hrstyle.look.config import NET_PRESETS
+from hrstyle.grade.config import RenderCfg
+from hrstyle.grade.steps import grade_batch, grade_frames, run_native_tiled, run_network, to_work_size
+from hrstyle.render.manifest import MANIFEST_NAME
+from hrstyle.render.output import default_output_dir
+from hrstyle.render.run import render_shot
+from hrstyle.render.config import OutputCfg
 
 from conftest import SAMPLES
 
@@ -110,7 +111,7 @@ def test_the_carry_to_full_resolution_keeps_the_work_size_grade():
     work = tuple(work_in.shape[-2:])
     assert work == (36, 64)
     work_out = run_network(look.net, work_in, RenderCfg())
-    out = render.carry_to_full_res(full, work_in, work_out, RenderCfg())
+    out = steps.carry_to_full_res(full, work_in, work_out, RenderCfg())
     assert out.shape == full.shape
     assert psnr(resize(out, work), work_out) > 32
     # Full-resolution detail is the input's: the high frequencies pass through.
@@ -152,7 +153,7 @@ def test_cuda_out_of_memory_halves_the_batch(monkeypatch):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
         return frames + 1
 
-    monkeypatch.setattr(render, "grade_batch", grade)
+    monkeypatch.setattr(steps, "grade_batch", grade)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     frames = torch.rand(3, 3, 8, 8)
     out, batch_size = grade_frames(None, frames, RenderCfg(), batch_size=4)
@@ -162,7 +163,7 @@ def test_cuda_out_of_memory_halves_the_batch(monkeypatch):
     def always_out_of_memory(look, frames, cfg, smoother=None, links=()):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
-    monkeypatch.setattr(render, "grade_batch", always_out_of_memory)
+    monkeypatch.setattr(steps, "grade_batch", always_out_of_memory)
     with pytest.raises(DeviceMemoryError, match="smaller --tile \\(now 256\\)"):
         grade_frames(None, frames, RenderCfg(native=True, tile=256), batch_size=1)
 
@@ -185,7 +186,7 @@ def test_render_cfg_checks_its_values(kwargs, fragment):
 
 def test_half_precision_is_refused_on_the_cpu():
     with pytest.raises(InputError, match="half precision is for a GPU"):
-        render.prepare_look(make_look(), RenderCfg(device="cpu", precision="bf16"))
+        steps.prepare_look(make_look(), RenderCfg(device="cpu", precision="bf16"))
 
 
 def test_default_output_dir(tmp_path):
@@ -231,8 +232,8 @@ def test_identity_round_trip_keeps_pixels_format_depth_and_metadata(tmp_path, ex
 
 def test_ext_and_bit_depth_override_the_input(tmp_path):
     write_sequence(tmp_path / "in", "a.{:04d}.png", [1, 2])
-    render_shot(open_shot(tmp_path / "in"), make_look(grade=0), tmp_path / "exr", ext="exr")
-    render_shot(open_shot(tmp_path / "in"), make_look(grade=0), tmp_path / "png16", bit_depth="uint16")
+    render_shot(open_shot(tmp_path / "in"), make_look(grade=0), tmp_path / "exr", output=OutputCfg(ext="exr"))
+    render_shot(open_shot(tmp_path / "in"), make_look(grade=0), tmp_path / "png16", output=OutputCfg(bit_depth="uint16"))
     assert read_image(tmp_path / "exr" / "a.0002.exr").spec.bit_depth == "half"
     deep = read_image(tmp_path / "png16" / "a.0002.png")
     assert deep.spec.bit_depth == "uint16"
@@ -271,7 +272,7 @@ def test_video_in_and_out_keeps_frame_count_and_rate(tmp_path):
     (tmp_path / "out" / "clip.mov").unlink()
     assert render_shot(open_shot(clip), look, tmp_path / "out").frames_written == 4
 
-    frames = render_shot(open_shot(clip, "1-3"), look, tmp_path / "seq", ext="png")
+    frames = render_shot(open_shot(clip, "1-3"), look, tmp_path / "seq", output=OutputCfg(ext="png"))
     assert [p.name for p in frames.outputs] == ["clip.0001.png", "clip.0002.png", "clip.0003.png"]
 
 
@@ -296,7 +297,7 @@ def test_refuses_to_mix_looks_options_or_foreign_files(tmp_path):
         render_shot(shot, make_look(seed=1), out)
     with pytest.raises(OutputError, match=r"other options \(eps 0.001 -> 0.01\)"):
         render_shot(shot, make_look(), out, RenderCfg(eps=0.01))
-    assert render_shot(shot, make_look(seed=1), out, force=True).frames_written == 2
+    assert render_shot(shot, make_look(seed=1), out, output=OutputCfg(force=True)).frames_written == 2
 
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "a.0002.png").write_bytes(b"someone else's")
@@ -309,7 +310,7 @@ def test_refuses_to_mix_looks_options_or_foreign_files(tmp_path):
 
 def test_dry_run_lists_outputs_and_writes_nothing(tmp_path):
     write_sequence(tmp_path / "in", "a.{:04d}.png", [1, 2, 3])
-    report = render_shot(open_shot(tmp_path / "in"), make_look(), tmp_path / "out", dry_run=True)
+    report = render_shot(open_shot(tmp_path / "in"), make_look(), tmp_path / "out", output=OutputCfg(dry_run=True))
     assert report.dry_run and [p.name for p in report.outputs] == ["a.0001.png", "a.0002.png", "a.0003.png"]
     assert not (tmp_path / "out").exists()
 
@@ -365,7 +366,7 @@ def test_a_corrupt_frame_stops_the_render_or_is_skipped(tmp_path):
     assert "\n" not in str(info.value)
     assert manifest(tmp_path / "out")["frames"]["1"]["status"] == "done"
 
-    report = render_shot(shot, look, tmp_path / "out", skip_bad_frames=True)
+    report = render_shot(shot, look, tmp_path / "out", output=OutputCfg(skip_bad_frames=True))
     assert report.bad == [2] and [p.name for p in report.outputs] == ["a.0003.png"] and report.skipped == 1
     assert manifest(tmp_path / "out")["frames"]["2"]["status"] == "bad"
     assert not (tmp_path / "out" / "a.0002.png").exists()
@@ -414,7 +415,7 @@ def test_a_4k_frame_renders_in_bounded_memory(tmp_path):
         import resource, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_render import make_look
-        from hrstyle.io.frames import open_shot
+        from hrstyle.io.shot import open_shot
         from hrstyle.render.run import render_shot
         shot, look = open_shot({str(tmp_path / "uhd.tif")!r}), make_look(work_size=(72, 128))
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

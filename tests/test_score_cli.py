@@ -5,8 +5,8 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
-from hrstyle.cli.app import app
-from hrstyle.io.frames import FrameSpec, read_image, write_image
+from hrstyle.cli import app
+from hrstyle.io.stills import FrameSpec, read_image, write_image
 
 from conftest import SAMPLES
 

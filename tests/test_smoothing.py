@@ -3,10 +3,11 @@
 import pytest
 
 from hrstyle.errors import InputError
-from hrstyle.io.frames import open_shot
+from hrstyle.io.shot import open_shot
 from hrstyle.score.metrics import temporal_ratio
-from hrstyle.render.run import RenderCfg, render_shot
-from hrstyle.grade.temporal import SmoothCfg
+from hrstyle.grade.config import RenderCfg
+from hrstyle.render.run import render_shot
+from hrstyle.grade.config import SmoothCfg
 
 from test_render import make_look, visible_files, write_sequence
 

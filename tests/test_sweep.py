@@ -8,15 +8,19 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from hrstyle.cli.app import app
+from hrstyle.cli import app
 from hrstyle.errors import InputError
-from hrstyle.io.frames import read_image, to_tensor
+from hrstyle.io.stills import read_image
+from hrstyle.io.tensors import to_tensor
 from hrstyle.io.imaging import resize_long_side
 from hrstyle.look.file import load_look
-from hrstyle.look.perceptual import STYLE_LAYERS
-from hrstyle.render.run import RenderCfg, grade_batch
-from hrstyle.look.sweep import SweepCfg, parse_weights, run_sweep
-from hrstyle.look.tune import TuneCfg, tune_files
+from hrstyle.look.config import STYLE_LAYERS
+from hrstyle.grade.config import RenderCfg
+from hrstyle.grade.steps import grade_batch
+from hrstyle.look.sweep import run_sweep
+from hrstyle.look.config import SweepCfg, parse_weights
+from hrstyle.look.tune import tune_files
+from hrstyle.look.config import TuneCfg
 
 from conftest import SAMPLES
 

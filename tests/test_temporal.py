@@ -5,7 +5,8 @@ from skimage import data
 from hrstyle.errors import InputError, ShapeError
 import torch
 
-from hrstyle.grade.temporal import CoefficientSmoother, SmoothCfg, compute_flow, occlusion_mask, warp, warp_tensor
+from hrstyle.grade.temporal import CoefficientSmoother, compute_flow, occlusion_mask, warp, warp_tensor
+from hrstyle.grade.config import SmoothCfg
 
 SHIFT = (3, 2)  # (dx, dy) of the scene between the two frames, in pixels
 MARGIN = 24

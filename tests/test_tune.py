@@ -5,11 +5,15 @@ import torch
 
 from hrstyle.score import metrics
 from hrstyle.errors import ShapeError, TuneError
-from hrstyle.io.frames import read_image, to_pixels, to_tensor
-from hrstyle.look.net import NET_PRESETS, HRNet
+from hrstyle.io.stills import read_image
+from hrstyle.io.tensors import to_pixels, to_tensor
+from hrstyle.look.net import HRNet
+from hrstyle.look.config import NET_PRESETS
 from hrstyle.look.perceptual import make_targets
-from hrstyle.render.run import RenderCfg, carry_to_full_res
-from hrstyle.look.tune import TuneCfg, judged_output, lr_factor, prepare, tune
+from hrstyle.grade.config import RenderCfg
+from hrstyle.grade.steps import carry_to_full_res
+from hrstyle.look.tune import judged_output, lr_factor, prepare, tune
+from hrstyle.look.config import TuneCfg
 
 from conftest import SAMPLES, load_small
 

@@ -28,37 +28,22 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..io.atomic import check_writable
 from ..errors import InputError, OutputError, ShapeError
-from ..io.frames import read_image, to_pixels, to_tensor
-from ..look.file import LOOK_SUFFIX, Look, load_look
-from ..grade.lut import CUBE_SUFFIX, DEFAULT_REACH, DEFAULT_SMOOTHNESS, INTERPOLATIONS, Lut3D, apply_lut, fit_lut, write_cube
-from ..score.metrics import StillScorer
-from ..render.run import RenderCfg, grade_batch, prepare_look
+from ..io.atomic import check_writable
+from ..io.stills import read_image
+from ..io.tensors import to_pixels, to_tensor
+from ..look.file import Look, load_look
+from ..look.meta import LOOK_SUFFIX
 from ..look.tune import working_pixels
+from ..score.metrics import StillScorer
+from .config import BakeCfg, RenderCfg
+from .lut import Lut3D, apply_lut
+from .cube import CUBE_SUFFIX, write_cube
+from .lut_fit import fit_lut
+from .steps import grade_batch, prepare_look
 
 # `Capture.captured` at or above which a look reads as global, and below which as mostly local.
 GLOBAL_CAPTURE, LOCAL_CAPTURE = 0.95, 0.75
-
-
-@dataclass(frozen=True)
-class BakeCfg:
-    """How a look becomes a LUT."""
-
-    size: int = 33                    # lattice points per axis: 33 is the grading apps' usual, 65 finer
-    smoothness: float = DEFAULT_SMOOTHNESS  # see lut.fit_lut
-    reach: float = DEFAULT_REACH
-    method: str = "tetrahedral"       # the interpolation the LUT is fitted for and measured with
-    samples_per_frame: int = 1 << 18  # random pixel pairs per frame for the fit (all, if fewer)
-    seed: int = 0                     # which pixels; the same seed and frames give the same LUT
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.size, int) and 3 <= self.size <= 129):
-            raise InputError(f"LUT size: expected 3 to 129 points per axis (33 or 65 usually), got {self.size!r}")
-        if self.method not in INTERPOLATIONS:
-            raise InputError(f"interpolation {self.method!r}: expected one of {', '.join(INTERPOLATIONS)}")
-        if not (isinstance(self.samples_per_frame, int) and self.samples_per_frame >= 1):
-            raise InputError(f"samples per frame: expected an integer >= 1, got {self.samples_per_frame!r}")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""3D colour LUTs: fit one to (input RGB -> output RGB) samples, apply it, read and write .cube files.
+"""3D colour LUTs: the `Lut3D` type and applying it (fit in lut_fit.py, .cube files in cube.py).
 
 Layout: `Lut3D.table` is (N,N,N,3) float32 indexed ``[b][g][r]``: ``table[b, g, r]``
 is the output RGB for the input whose channels sit at lattice steps ``r, g, b``
@@ -18,21 +18,6 @@ applications do. OpenColorIO's default for a 3D LUT in a FileTransform
 tetrahedral, within 1e-6 when trilinear): torch, vectorised over chunks of
 rows, for GPUs; and OpenColorIO's CPU processor, several times faster than
 torch on the CPU, so ``"auto"`` takes it there.
-
-Fitting (`fit_lut`) solves, for the offset ``g = lut - identity`` on the lattice,
-
-    mean_s |interp(g, x_s) - (y_s - x_s)|² / h³ + smoothness · Σ_edges |Δg / h|² + (smoothness / reach²) · Σ |g|²
-
-with ``h = 1 / (N - 1)`` the lattice spacing. Scaled this way the terms are a
-discretised ``∫ρ|g - t|² + λ∫|∇g|² + μ∫|g|²`` (ρ the samples' density), so
-the parameters mean the same at every lattice size: within the data the fit
-follows it down to a length of about ``sqrt(smoothness / ρ)``; away from it the
-offset decays back to the identity over about ``reach`` (a fraction of the
-domain). The normal equations are a 27-point stencil on the lattice (the
-samples couple the corners of their cell; the Laplacian couples neighbours),
-solved matrix-free by Jacobi-preconditioned conjugate gradients in torch: no
-sparse-matrix library is needed, and the system is small (N³ unknowns for each
-of the 3 channels; a 33³ fit takes well under a second, a 65³ one a few).
 """
 
 from __future__ import annotations
@@ -41,33 +26,43 @@ import functools
 import hashlib
 import itertools
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import PyOpenColorIO as ocio
 import torch
 from torch import Tensor
 
-from ..io.atomic import read_small_file, write_bytes_atomic
-from ..errors import InputError, LutFormatError, ShapeError
+from ..device import pick_device
+from ..errors import InputError, ShapeError
+from .config import INTERPOLATIONS
 
-INTERPOLATIONS = ("tetrahedral", "trilinear")
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .config import RenderCfg
+    from .steps import Link
+    from .temporal import CoefficientSmoother
+
+
 BACKENDS = ("auto", "torch", "ocio")
+
+
 MIN_SIZE, MAX_SIZE = 2, 256  # LUT_3D_SIZE bounds of the .cube specification
-CUBE_SUFFIX = ".cube"
-DEFAULT_SMOOTHNESS = 1e-4
-DEFAULT_REACH = 0.25
+
+
 RGB = tuple[float, float, float]
+
 
 # Pixels per step of `apply_lut`: temporaries stay near the CPU's cache and an 8K frame never
 # holds more than ~20 MB of them.
 _CHUNK_PIXELS = 1 << 18
+
+
 _OCIO_INTERPOLATION = {"tetrahedral": ocio.INTERP_TETRAHEDRAL, "trilinear": ocio.INTERP_LINEAR}
-_MAX_FILE = 1 << 30  # a 129³ .cube is ~60 MB; never read gigabytes because a path ends in .cube
-_CG_TOLERANCE = 1e-5  # relative residual: leaves ~1e-4 (0.03 code values) in the table
-_CG_MAX_ITERATIONS = 3000
-_CENTRE = 13  # stencil index of the node itself (offsets -1..1 on r, g, b: index = dr+1 + 3(dg+1) + 9(db+1))
+
+
+CENTRE = 13  # stencil index of the node itself (offsets -1..1 on r, g, b: index = dr+1 + 3(dg+1) + 9(db+1))
 
 
 def _tetrahedra() -> tuple[list[int], list[int]]:
@@ -131,13 +126,46 @@ class Lut3D:
         """
         if not (isinstance(size, int) and MIN_SIZE <= size <= MAX_SIZE):
             raise ShapeError(f"LUT size: expected {MIN_SIZE} to {MAX_SIZE}, got {size!r}")
-        return cls(_lattice(size, domain_min, domain_max).float(), tuple(domain_min), tuple(domain_max), title)
+        return cls(lattice(size, domain_min, domain_max).float(), tuple(domain_min), tuple(domain_max), title)
 
     def to(self, device: torch.device | str) -> Lut3D:
         return replace(self, table=self.table.to(device))
 
+    # --- the Grade protocol (protocol.py) ---
 
-def _lattice(size: int, lo: Sequence[float], hi: Sequence[float]) -> Tensor:
+    @property
+    def sha256(self) -> str:
+        return lut_sha256(self)
+
+    @property
+    def device(self) -> torch.device:
+        return self.table.device
+
+    def prepare(self, cfg: RenderCfg) -> Lut3D:
+        """On the render's device. Refuses the options that only mean something for a network.
+
+        Raises:
+            InputError: ``cfg`` asks for temporal smoothing or the native path.
+        """
+        if cfg.smooth.strength > 0:
+            raise InputError("--smooth smooths the network's colour transform from frame to frame and a LUT has "
+                             "none; drop --smooth or apply the look file")
+        if cfg.native:
+            raise InputError("--native runs the look's network at full resolution; drop it to apply a LUT")
+        return self.to(pick_device(cfg.device))
+
+    def pixel_options(self, cfg: RenderCfg) -> dict[str, Any]:
+        return {"engine": "lut", "interpolation": cfg.interpolation, "colorspace": cfg.colorspace}
+
+    def check_frame(self, path: Path, height: int, width: int) -> None:
+        pass  # every pixel goes through the table on its own: any size will do
+
+    def grade(self, frames: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None,
+              links: Sequence[Link] = ()) -> Tensor:
+        return apply_lut(self, frames, cfg.interpolation)
+
+
+def lattice(size: int, lo: Sequence[float], hi: Sequence[float]) -> Tensor:
     """(N,N,N,3) float64 [b][g][r]: the input colour at each lattice node."""
     steps = torch.arange(size, dtype=torch.float64) / (size - 1)
     r, g, b = (lo[c] + steps * (hi[c] - lo[c]) for c in range(3))
@@ -145,15 +173,12 @@ def _lattice(size: int, lo: Sequence[float], hi: Sequence[float]) -> Tensor:
     return torch.stack([rr, gg, bb], dim=-1)
 
 
-def _check_method(method: str) -> None:
+def check_method(method: str) -> None:
     if method not in INTERPOLATIONS:
         raise InputError(f"LUT interpolation {method!r}: expected one of {', '.join(INTERPOLATIONS)}")
 
 
-# --- where a colour falls on the lattice --------------------------------------------------------
-
-
-def _locate(channels: Sequence[Tensor], size: int, lo: Sequence[float], hi: Sequence[float]
+def locate(channels: Sequence[Tensor], size: int, lo: Sequence[float], hi: Sequence[float]
             ) -> tuple[Tensor, list[Tensor]]:
     """The flat index (int32, red fastest) of the low corner of each colour's lattice cell, and
     its position inside the cell per channel (r, g, b), in [0, 1]. ``channels``: three
@@ -174,7 +199,7 @@ def _corner_offset(code: int | Tensor, size: int) -> int | Tensor:
     return (code & 1) + (code >> 1 & 1) * size + (code >> 2 & 1) * size * size
 
 
-def _corners(method: str, fractions: list[Tensor], size: int) -> list[tuple[int | Tensor, Tensor]]:
+def cell_corners(method: str, fractions: list[Tensor], size: int) -> list[tuple[int | Tensor, Tensor]]:
     """The cell corners a colour is blended from: (flat offset from the cell's low corner, an
     int or an int32 tensor per colour; weight), the weights summing to 1."""
     fr, fg, fb = fractions
@@ -194,9 +219,6 @@ def _corners(method: str, fractions: list[Tensor], size: int) -> list[tuple[int 
     return [(0, 1 - high), (first, high - middle), (second, middle - low), (_corner_offset(7, size), low)]
 
 
-# --- applying ---------------------------------------------------------------------------
-
-
 def apply_lut(lut: Lut3D, frames: Tensor, method: str = "tetrahedral", backend: str = "auto") -> Tensor:
     """``lut`` applied to (B,3,H,W) float32 RGB frames -> (B,3,H,W) float32, on the frames' device.
 
@@ -209,7 +231,7 @@ def apply_lut(lut: Lut3D, frames: Tensor, method: str = "tetrahedral", backend: 
     >>> apply_lut(Lut3D.identity(2), torch.full((1, 3, 1, 1), 0.25)).flatten().tolist()
     [0.25, 0.25, 0.25]
     """
-    _check_method(method)
+    check_method(method)
     if frames.ndim != 4 or frames.shape[1] != 3 or frames.dtype != torch.float32:
         raise ShapeError(f"frames: expected float32 (B,3,H,W), got {frames.dtype} {tuple(frames.shape)}")
     if backend not in BACKENDS:
@@ -254,8 +276,8 @@ def _apply_ocio(processor: ocio.CPUProcessor, frames: Tensor, rows: int) -> Tens
 
 
 def _apply_chunk(lut: Lut3D, planes: Tensor, x: Tensor, method: str, out: Tensor) -> None:
-    base, fractions = _locate(x.unbind(1), lut.size, lut.domain_min, lut.domain_max)
-    corners = _corners(method, fractions, lut.size)
+    base, fractions = locate(x.unbind(1), lut.size, lut.domain_min, lut.domain_max)
+    corners = cell_corners(method, fractions, lut.size)
     indices = [(base + offset).reshape(-1) for offset, _ in corners]
     for c in range(3):
         plane = out[:, c]
@@ -267,281 +289,9 @@ def _apply_chunk(lut: Lut3D, planes: Tensor, x: Tensor, method: str, out: Tensor
                 plane.addcmul_(weight, value)
 
 
-# --- fitting ----------------------------------------------------------------------------
-
-
-def fit_lut(inputs: Tensor, outputs: Tensor, size: int = 33, smoothness: float = DEFAULT_SMOOTHNESS, *,
-            reach: float = DEFAULT_REACH, method: str = "tetrahedral", domain_min: RGB = (0.0, 0.0, 0.0),
-            domain_max: RGB = (1.0, 1.0, 1.0), title: str = "") -> Lut3D:
-    """The smooth LUT that, applied with ``method``, best maps ``inputs`` to ``outputs``
-    ((M,3) float RGB pairs; see the module doc for the objective).
-
-    Samples whose input lies outside the domain are left out: a LUT clamps such
-    inputs, so they say nothing about the colours inside. Colours with no
-    samples nearby get the identity plus the offset of the nearest data,
-    fading to the identity over ``reach``.
-
-    >>> x = torch.rand(10000, 3)
-    >>> lut = fit_lut(x, x ** 2, size=9)
-    >>> float((apply_lut(lut, x.T.reshape(1, 3, 100, 100)) - (x ** 2).T.reshape(1, 3, 100, 100)).abs().max()) < 0.02
-    True
-
-    Raises:
-        ShapeError: inputs and outputs are not matching (M,3).
-        InputError: non-finite samples, none inside the domain, or a bad parameter.
-    """
-    _check_method(method)
-    if inputs.ndim != 2 or inputs.shape[1] != 3 or outputs.shape != inputs.shape:
-        raise ShapeError(f"samples: expected inputs and outputs of one (M,3) shape, got {tuple(inputs.shape)} "
-                         f"and {tuple(outputs.shape)}")
-    if not (isinstance(size, int) and 3 <= size <= MAX_SIZE):
-        raise ShapeError(f"LUT size: expected 3 to {MAX_SIZE} for a fit, got {size!r}")
-    if not (smoothness > 0 and reach > 0 and np.isfinite(smoothness) and np.isfinite(reach)):
-        raise InputError(f"fit: expected smoothness > 0 and reach > 0, got {smoothness!r} and {reach!r}")
-    x, y = inputs.detach().to("cpu", torch.float64), outputs.detach().to("cpu", torch.float64)
-    if not bool(torch.isfinite(x).all() and torch.isfinite(y).all()):
-        raise InputError("samples: contain NaN or Inf")
-    inside = ((x >= torch.tensor(domain_min, dtype=x.dtype)) & (x <= torch.tensor(domain_max, dtype=x.dtype))).all(1)
-    x, y = x[inside], y[inside]
-    if len(x) == 0:
-        raise InputError(f"samples: none inside the LUT's domain {domain_min} .. {domain_max}")
-    stencil, rhs = _normal_equations(x, y - x, size, domain_min, domain_max, method)
-    _add_smoothness(stencil, size, smoothness * (size - 1) ** 2, smoothness / reach**2)
-    # Accumulated in float64; solved in float32, which halves the memory traffic of each
-    # iteration: the solver's tolerance, not the precision, bounds the error.
-    offset = _conjugate_gradient(stencil.float(), rhs.float()).permute(1, 2, 3, 0)
-    table = _lattice(size, domain_min, domain_max) + offset
-    return Lut3D(table.float(), tuple(domain_min), tuple(domain_max), title)
-
-
-def _stencil_index(delta: int | Tensor, size: int) -> int | Tensor:
-    """Stencil index (0..26) of the neighbour at flat offset ``delta`` (each axis -1..1)."""
-    t = delta + (1 + size + size * size)  # each axis now 0..2, which size >= 3 keeps apart
-    return t % size + 3 * (t // size % size) + 9 * (t // (size * size))
-
-
-def _normal_equations(x: Tensor, target: Tensor, size: int, lo: Sequence[float], hi: Sequence[float], method: str
-                      ) -> tuple[Tensor, Tensor]:
-    """The data term's normal equations, scaled by 1/(M h³): the matrix as a 27-point stencil
-    (27,N,N,N) [b][g][r] and the right-hand side (N,N,N,3), float64. ``x``, ``target``: (M,3)."""
-    nodes = size**3
-    base, fractions = _locate(x.unbind(1), size, lo, hi)
-    base = base.long()
-    corners = _corners(method, fractions, size)
-    stencil = torch.zeros(27 * nodes, dtype=torch.float64)
-    rhs = torch.zeros(nodes, 3, dtype=torch.float64)
-    for offset_k, weight_k in corners:
-        node = base + offset_k
-        rhs.index_add_(0, node, weight_k[:, None] * target)
-        for offset_l, weight_l in corners:
-            stencil.index_add_(0, _stencil_index(offset_l - offset_k, size) * nodes + node, weight_k * weight_l)
-    scale = (size - 1) ** 3 / len(x)
-    return stencil.mul_(scale).view(27, size, size, size), rhs.mul_(scale).view(size, size, size, 3)
-
-
-def _add_smoothness(stencil: Tensor, size: int, laplacian: float, pull: float) -> None:
-    """Add ``laplacian`` times the lattice graph's Laplacian and ``pull`` times the identity, in place."""
-    for axis, stride in ((2, 1), (1, size), (0, size * size)):
-        for sign, start in ((1, 0), (-1, 1)):  # nodes that have a neighbour on this side
-            stencil[_stencil_index(sign * stride, size)].narrow(axis, start, size - 1).sub_(laplacian)
-            stencil[_CENTRE].narrow(axis, start, size - 1).add_(laplacian)
-    stencil[_CENTRE].add_(pull)
-
-
-def _stencil_product(stencil: Tensor, active: list[int], padded: Tensor, out: Tensor) -> Tensor:
-    """``out`` (3,N,N,N) = the stencil (27,N,N,N) times x, over its nonzero entries ``active``;
-    x is the interior of ``padded`` (3,N+2,N+2,N+2), whose border is zero."""
-    n = out.shape[-1]
-    out.zero_()
-    for s in active:
-        db, dg, dr = s // 9, s // 3 % 3, s % 3
-        out.addcmul_(stencil[s], padded[:, db : db + n, dg : dg + n, dr : dr + n])
-    return out
-
-
-def _conjugate_gradient(stencil: Tensor, rhs: Tensor) -> Tensor:
-    """Solve stencil · x = rhs (N,N,N,3) for the three channels at once by Jacobi-preconditioned
-    conjugate gradients. Returns x as (3,N,N,N)."""
-    n = stencil.shape[-1]
-    active = [s for s in range(27) if bool(stencil[s].any())]
-    inverse_diagonal = stencil[_CENTRE].reciprocal()
-    r = rhs.permute(3, 0, 1, 2).contiguous()
-    x = torch.zeros_like(r)
-    padded = torch.zeros(3, n + 2, n + 2, n + 2, dtype=r.dtype)  # the search direction, with a zero border
-    p = padded[:, 1:-1, 1:-1, 1:-1]
-    ap = torch.empty_like(r)
-    goal = _norms(r) * _CG_TOLERANCE
-    z = r * inverse_diagonal
-    p.copy_(z)
-    rz = _dots(r, z)
-    for _ in range(_CG_MAX_ITERATIONS):
-        if bool((_norms(r) <= goal).all()):
-            break
-        _stencil_product(stencil, active, padded, ap)
-        pap = _dots(p, ap)
-        alpha = torch.where(pap > 0, rz / pap, torch.zeros_like(pap))[:, None, None, None]
-        x.addcmul_(alpha, p)
-        r.addcmul_(alpha, ap, value=-1)
-        torch.mul(r, inverse_diagonal, out=z)
-        rz_next = _dots(r, z)
-        beta = torch.where(rz > 0, rz_next / rz, torch.zeros_like(rz))[:, None, None, None]
-        p.mul_(beta).add_(z)
-        rz = rz_next
-    return x
-
-
-def _dots(a: Tensor, b: Tensor) -> Tensor:
-    """Per-channel dot products of (3,N,N,N) tensors."""
-    return (a * b).sum((1, 2, 3))
-
-
-def _norms(x: Tensor) -> Tensor:
-    return x.square().sum((1, 2, 3)).sqrt()
-
-
 def lut_sha256(lut: Lut3D) -> str:
     """SHA-256 of the LUT's numbers (size, domain, float32 table): what names it in render
     manifests. Equal LUTs hash equal whatever their file's comments, title or number layout."""
     digest = hashlib.sha256(f"{lut.size} {lut.domain_min} {lut.domain_max} ".encode())
     digest.update(lut.table.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
-
-
-# --- .cube files ----------------------------------------------------------------------------
-
-
-def cube_text(lut: Lut3D) -> str:
-    """``lut`` as the text of an Adobe/Resolve .cube file: TITLE, LUT_3D_SIZE, DOMAIN_MIN/MAX,
-    then N³ rows of output RGB, red fastest. Each number is the shortest decimal that reads
-    back as the same float32, so `read_cube` returns the table bit for bit."""
-    lines = [f'TITLE "{lut.title}"'] if lut.title else []
-    lines += [
-        f"LUT_3D_SIZE {lut.size}",
-        "DOMAIN_MIN " + " ".join(_number(v) for v in np.float32(lut.domain_min)),
-        "DOMAIN_MAX " + " ".join(_number(v) for v in np.float32(lut.domain_max)),
-    ]
-    rows = lut.table.detach().cpu().reshape(-1, 3).numpy()
-    lines += (" ".join(_number(v) for v in row) for row in rows)
-    return "\n".join(lines) + "\n"
-
-
-def _number(value: np.float32) -> str:
-    return np.format_float_positional(value, unique=True, trim="0")
-
-
-def write_cube(path: str | Path, lut: Lut3D) -> None:
-    """Write ``lut`` as a .cube file (`cube_text`), atomically."""
-    write_bytes_atomic(path, cube_text(lut).encode("utf-8"))
-
-
-def read_cube(path: str | Path) -> Lut3D:
-    """Read a 3D .cube LUT (Adobe/Resolve: ``TITLE``, ``LUT_3D_SIZE``, ``DOMAIN_MIN``/``MAX``
-    or Resolve's ``LUT_3D_INPUT_RANGE``, rows red fastest; ``#`` comments and blank lines
-    anywhere; other keywords before the table are ignored).
-
-    Raises:
-        LutFormatError: a missing or unreadable file, a 1D LUT, or a damaged table, in one
-            line naming the file (and the line, where there is one).
-    """
-    path = Path(path)
-    data = read_small_file(path, "a .cube LUT", LutFormatError, _MAX_FILE)
-    if b"\0" in data:
-        raise LutFormatError(f"{path}: binary data, not a .cube LUT")
-    # Titles from other tools may be in a legacy encoding; numbers and keywords are ASCII.
-    return _CubeParser(path).parse(data.decode("utf-8", errors="replace"))
-
-
-class _CubeParser:
-    """One pass over a .cube file's lines: keywords first, then the table."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.keywords: dict[str, list[str]] = {}
-        self.rows: list[str] = []
-        self.row_lines: list[int] = []  # the line number of each row, for messages
-
-    def fail(self, message: str, line: int | None = None) -> LutFormatError:
-        return LutFormatError(f"{self.path}: {'' if line is None else f'line {line}: '}{message}")
-
-    def parse(self, text: str) -> Lut3D:
-        for number, raw in enumerate(text.splitlines(), 1):
-            line = raw.strip()
-            if line.startswith("TITLE"):
-                self._keyword("TITLE", [line[5:].strip().strip('"')], number)
-                continue
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if line[0].isalpha() or line[0] == "_":
-                word, *values = line.split()
-                self._keyword(word, values, number)
-            else:
-                self.rows.append(line)
-                self.row_lines.append(number)
-        size = self._size()
-        lo, hi = self._domain()
-        table = self._table(size)
-        try:
-            return Lut3D(torch.from_numpy(table).reshape(size, size, size, 3), lo, hi,
-                         self.keywords.get("TITLE", [""])[0].replace('"', "'"))
-        except InputError as exc:
-            raise self.fail(str(exc)) from None
-
-    def _keyword(self, word: str, values: list[str], line: int) -> None:
-        if self.rows:
-            raise self.fail(f"keyword {word} after the table has started", line)
-        if word in self.keywords:
-            raise self.fail(f"{word} given twice", line)
-        self.keywords[word] = values
-
-    def _size(self) -> int:
-        if "LUT_1D_SIZE" in self.keywords:
-            kind = "holds a 1D shaper before its 3D table" if "LUT_3D_SIZE" in self.keywords else "is a 1D LUT"
-            raise self.fail(f"{kind} (LUT_1D_SIZE); hrstyle reads 3D-only .cube LUTs")
-        if "LUT_3D_SIZE" not in self.keywords:
-            raise self.fail("no LUT_3D_SIZE line; not a 3D .cube LUT")
-        values = self.keywords["LUT_3D_SIZE"]
-        if len(values) != 1 or not values[0].isdigit() or not MIN_SIZE <= int(values[0]) <= MAX_SIZE:
-            raise self.fail(f"LUT_3D_SIZE: expected a whole number from {MIN_SIZE} to {MAX_SIZE}, got {' '.join(values)!r}")
-        return int(values[0])
-
-    def _domain(self) -> tuple[RGB, RGB]:
-        if "LUT_3D_INPUT_RANGE" in self.keywords:
-            lo, hi = self._floats("LUT_3D_INPUT_RANGE", 2)
-            return (lo, lo, lo), (hi, hi, hi)
-        lo = self._floats("DOMAIN_MIN", 3) if "DOMAIN_MIN" in self.keywords else (0.0, 0.0, 0.0)
-        hi = self._floats("DOMAIN_MAX", 3) if "DOMAIN_MAX" in self.keywords else (1.0, 1.0, 1.0)
-        return lo, hi
-
-    def _floats(self, word: str, count: int) -> tuple[float, ...]:
-        values = self.keywords[word]
-        try:
-            numbers = tuple(float(v) for v in values)
-        except ValueError:
-            numbers = ()
-        if len(numbers) != count or not all(np.isfinite(numbers)):
-            raise self.fail(f"{word}: expected {count} numbers, got {' '.join(values)!r}")
-        return numbers
-
-    def _table(self, size: int) -> np.ndarray:
-        if len(self.rows) != size**3:
-            raise self.fail(f"LUT_3D_SIZE {size} needs {size**3} rows of three numbers, found {len(self.rows)}")
-        try:
-            table = np.array([row.split() for row in self.rows], dtype=np.float32)
-        except ValueError:
-            table = np.empty(0)
-        if table.shape != (size**3, 3):
-            bad = next(i for i, row in enumerate(self.rows) if not _is_triple(row))
-            raise self.fail(f"expected three numbers, got {self.rows[bad][:40]!r}", self.row_lines[bad])
-        if not np.isfinite(table).all():
-            raise self.fail("the table holds NaN or Inf")
-        return table
-
-
-def _is_triple(row: str) -> bool:
-    parts = row.split()
-    try:
-        [float(p) for p in parts]
-    except ValueError:
-        return False
-    return len(parts) == 3

@@ -14,8 +14,7 @@ brings frame t-1 to frame t, and ``compute_flow(next, prev)`` the forward flow f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Hashable, Literal
+from typing import Hashable
 
 import cv2
 import numpy as np
@@ -24,8 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import InputError, ShapeError
-
-FlowMethod = Literal["dis", "farneback"]
+from .config import FlowMethod, SmoothCfg
 
 
 def _check_gray_pair(src: np.ndarray, dst: np.ndarray) -> None:
@@ -136,21 +134,6 @@ def gray_u8(rgb: Tensor) -> np.ndarray:
     """(1,3,H,W) RGB [0,1] → (H,W) uint8 luminance with OpenCV's RGB2GRAY weights, for flow."""
     y = 0.299 * rgb[0, 0] + 0.587 * rgb[0, 1] + 0.114 * rgb[0, 2]
     return (y.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-
-
-@dataclass(frozen=True)
-class SmoothCfg:
-    """Flow-guided temporal smoothing of a look's colour transform."""
-
-    strength: float = 0.5          # 0 = off; weight of the previous frame's transform where the flow is trusted
-    flow: FlowMethod = "dis"
-    cut_fraction: float = 0.4      # fewer trusted pixels than this: a scene cut, start afresh
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.strength <= 1.0:
-            raise InputError(f"--smooth {self.strength}: expected a value from 0 to 1")
-        if self.flow not in ("dis", "farneback"):
-            raise InputError(f"--flow {self.flow}: expected dis or farneback")
 
 
 class CoefficientSmoother:

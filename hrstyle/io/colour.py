@@ -21,8 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-
-COLORSPACES = ("auto", "none", "linear", "acescg")
+from ..grade.config import COLORSPACES
 
 # AP1 (ACEScg) → linear Rec.709, both D60→D65 adapted as in the ACES reference
 # (Bradford), the matrix OpenColorIO's ACES configs use.

@@ -15,7 +15,6 @@ from torch import Tensor
 # Eigenvalues of a covariance below this fraction of its largest are raised to it: a grey or
 # single-hue image has a (near) singular covariance whose inverse would blow noise up.
 _MIN_EIGEN_FRACTION = 1e-3
-COLOUR_MATCHES = ("none", "mkl")
 
 
 def _colour_stats(image: Tensor) -> tuple[Tensor, Tensor]:

@@ -12,66 +12,17 @@ from the keyframe, or from its global colour match, instead of from noise.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
-from functools import partial
-from typing import Any
-
 import torch
 import torch.nn.functional as F
-from timm.layers import ConvNormAct, GroupNormAct
 from torch import Tensor, nn
 
 from ..errors import ShapeError
-
-# GroupNorm with one channel per group is InstanceNorm with a per-channel affine:
-# no running statistics, so tuning and rendering behave the same on one image.
-_NORMS = {"instance": partial(GroupNormAct, group_size=1)}
-_ACTS = ("relu", "leaky_relu", "silu", "gelu")  # timm act_layer names a look may use
-
-
-@dataclass(frozen=True)
-class NetCfg:
-    """Shape of the generator. Part of the look file format: keep field names stable."""
-
-    width: int = 16          # channels of the full-resolution stream; H/2 and H/4 get 2x and 4x
-    streams: int = 3         # 1 = full resolution only, 3 = full, H/2, H/4
-    stages: int = 3          # fusion stages; stage s has min(s + 1, streams) streams
-    blocks: int = 1          # bottleneck blocks per stream per stage
-    norm: str = "instance"
-    act: str = "relu"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "NetCfg":
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(f"unknown network setting {unknown[0]!r}")
-        for key, value in data.items():
-            expected = int if known[key] == "int" else str
-            if type(value) is not expected:
-                raise ValueError(f"network setting {key!r}: expected {expected.__name__}, got {type(value).__name__}")
-        cfg = replace(cls(), **data)
-        if not (1 <= cfg.width <= 256 and 1 <= cfg.streams <= 3 and 1 <= cfg.stages <= 16 and 1 <= cfg.blocks <= 8):
-            raise ValueError(f"network settings out of range: {cfg}")
-        if cfg.norm not in _NORMS:
-            raise ValueError(f"unknown norm {cfg.norm!r}; expected one of {sorted(_NORMS)}")
-        if cfg.act not in _ACTS:
-            raise ValueError(f"unknown activation {cfg.act!r:.40}; expected one of {', '.join(_ACTS)}")
-        return cfg
-
-
-NET_PRESETS: dict[str, NetCfg] = {
-    "hrnet": NetCfg(),                   # close to the paper's ~65K parameters
-    "hrnet-small": NetCfg(width=8),      # for previews and tests
-    "hrnet-wide": NetCfg(width=24, blocks=2),
-}
+from .config import MIN_SIDE, NetCfg
+from .layers import ConvNormAct
 
 
 def _conv(cfg: NetCfg, cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True) -> ConvNormAct:
-    return ConvNormAct(cin, cout, k, stride=stride, norm_layer=_NORMS[cfg.norm], act_layer=cfg.act, apply_act=act)
+    return ConvNormAct(cin, cout, k, stride=stride, act=cfg.act if act else None)
 
 
 class Bottleneck(nn.Module):
@@ -137,7 +88,7 @@ class HRNet(nn.Module):
     """
 
     multiple = 4
-    min_side = 8  # the H/4 stream needs 2x2 pixels for its instance statistics
+    min_side = MIN_SIDE
 
     def __init__(self, cfg: NetCfg = NetCfg()):
         super().__init__()

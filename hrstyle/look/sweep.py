@@ -16,7 +16,6 @@ figures are measured on that preview.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -26,70 +25,33 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import OutputError
+from ..grade.config import RenderCfg
+from ..grade.steps import grade_batch
 from ..io.atomic import check_writable, describe_os_error, write_bytes_atomic
-from ..errors import InputError, OutputError
-from ..io.frames import read_image, to_pixels, to_tensor, write_preview
 from ..io.imaging import resize_long_side
-from ..look.file import LOOK_SUFFIX, Look, save_look
+from ..io.stills import read_image
+from ..io.tensors import write_preview
+from ..io.tensors import to_pixels, to_tensor
 from ..score.metrics import Score, StillScorer
-from ..look.perceptual import PerceptualTargets, VGGFeatures
-from ..render.run import RenderCfg, grade_batch
 from ..score.sheet import contact_sheet
-from ..look.tune import StepStats, TuneCfg, initial_net, look_meta, prepare, tune, tune_targets, working_pixels
+from .config import SweepCfg
+from .file import Look, save_look
+from .meta import LOOK_SUFFIX
+from .perceptual import PerceptualTargets, VGGFeatures
+from .tune import (
+    StepStats,
+    initial_net,
+    look_meta,
+    prepare,
+    tune,
+    tune_targets,
+    working_pixels,
+)
 
-# Both loss terms start at 1 (see tune.py), so weights are relative and the
-# useful range is about 0.25-4; the papers' 10/50/150 would mean "all content".
-DEFAULT_CONTENT_WEIGHTS = (0.5, 1.0, 2.0)
-DEFAULT_STYLE_WEIGHTS = (0.5, 1.0, 2.0)
-SWEEP_TUNE = TuneCfg(steps=100, size=256)  # small looks, to compare; tune the chosen weights at full size
 SHEET_NAME = "sweep.png"
 JSON_NAME = "sweep.json"
 JSON_FORMAT_VERSION = 1
-
-
-def _valid_weights(weights: tuple[float, ...]) -> bool:
-    """One or more distinct finite numbers >= 0 (a repeated weight would overwrite its twin's files)."""
-    return bool(weights) and len(set(weights)) == len(weights) and all(math.isfinite(w) and w >= 0 for w in weights)
-
-
-def parse_weights(text: str, option: str = "weights") -> tuple[float, ...]:
-    """``"0.5,1,2"`` -> ``(0.5, 1.0, 2.0)``; raises InputError naming ``option`` otherwise.
-
-    >>> parse_weights("0.5, 1,2")
-    (0.5, 1.0, 2.0)
-    """
-    try:
-        weights = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        weights = ()
-    if not _valid_weights(weights):
-        raise InputError(f"{option} {text!r}: expected distinct comma-separated numbers >= 0, like 0.5,1,2")
-    return weights
-
-
-@dataclass(frozen=True)
-class SweepCfg:
-    """What a sweep tunes: the grid of weights and every other tune setting, shared by all cells."""
-
-    content_weights: tuple[float, ...] = DEFAULT_CONTENT_WEIGHTS  # the rows
-    style_weights: tuple[float, ...] = DEFAULT_STYLE_WEIGHTS      # the columns
-    tune: TuneCfg = SWEEP_TUNE       # its content_weight and style_weight are replaced per cell
-    preview_size: int = 512          # long side of each cell's graded keyframe; never above the keyframe's
-    cell_width: int = 320            # width of one cell on the contact sheet
-    keep: bool = False               # save every cell's look file
-
-    def __post_init__(self) -> None:
-        for name, weights in (("content weights", self.content_weights), ("style weights", self.style_weights)):
-            if not _valid_weights(weights):
-                raise InputError(f"{name}: expected one or more distinct numbers >= 0, got {weights!r}")
-        if self.preview_size < 16 or self.cell_width < 16:
-            raise InputError(f"preview size and cell width: expected >= 16 px, got {self.preview_size} "
-                             f"and {self.cell_width}")
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(rows, columns) of the grid."""
-        return len(self.content_weights), len(self.style_weights)
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: cells hold arrays; two cells are equal only when they are one

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -30,91 +30,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..io.atomic import check_writable
-from ..io.colour import working_encoding
-from ..look.colour_match import COLOUR_MATCHES, mkl_transfer
 from ..device import autocast
 from ..errors import OutputError, ShapeError, TuneError
-from ..io.frames import Image, read_image, to_tensor
-from ..io.imaging import resize_long_side
-from ..look.file import Look, LookMeta, file_sha256, printable, save_look
-from ..score.metrics import affine_residual_tensor, structure_ssim_tensor
-from ..look.net import NET_PRESETS, HRNet
-from ..look.perceptual import STYLE_LAYERS, PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
-from ..render.run import RenderCfg, carry_to_full_res
+from ..grade.config import RenderCfg
+from ..grade.steps import carry_to_full_res
 from ..grade.temporal import move, random_move
-
-# Defaults, calibrated on sample_frames/ (keyframe.png → look.jpg), 256 px, 100 steps, measured by
-# bench/tune.py with METRICS.md at 512 px. Carried to 960x540 through apply's guided path, equal
-# weights move the style gap from 1 to 0.47-0.49 (relu1_1 0.11: the colour is matched) while
-# structure stays at 0.91-0.92 and the affine residual at 0.053-0.054, inside the photoreal band
-# (identity 0.036). The raw network output at the work size reaches 0.42 but only 0.83 structure
-# and 0.11 residual, which is why apply carries it through the affine fit. Gatys on the same loss:
-# 0.57 / 0.53 / 0.28, i.e. painterly. A higher style weight moves the gap further at the cost of
-# structure; `hrstyle sweep` shows that trade-off for any pair. Those figures predate the
-# colour-match start (colour_match="mkl"), which bench/pairs.py (`bench/quality.py --pairs`) chose:
-# on 12 photo pairs it took the median style gap from 0.985x to 0.863x the MKL colour match's.
-# The steadiness term (steady_weight 3) then cut the sample shot's temporal ratio from 5.2 to about
-# 1.7 and raised the pairs' median structure from 0.876 to 0.911 (residual 0.064 -> 0.059, wins over
-# MKL 2 -> 4 of 12) for a style gap of 0.883x MKL's; weight 1 moved structure only to 0.902, weight
-# 10 cost more gap (0.894x) for little more structure. Judging at 512 px (judge_size) then took those
-# 128 px looks to 0.873x MKL's median gap at structure 0.914 and residual 0.060, and their mean gap
-# from 0.354 to 0.310 (MKL 0.406); style weight 1.5 or doubled relu3_1/relu4_1 weights did not help.
-# Judging clipped pixels with the photoreal guard (structure_weight 0.3, residual_weight 0.1) and a
-# 20-step warm-up then took them to 0.840x MKL's median gap at structure 0.930 and residual 0.038,
-# and the wins over MKL from 4 to 7 of 12 (bench/README.md has each step on its own); at 150 steps
-# those pairs reach 0.775x at structure 0.931 and residual 0.035 (without the guard 0.780x, 0.908, 0.058,
-# 4 wins): 60 steps stop well short, and at 150 the guard buys structure, photorealism and wins.
-DEFAULT_CONTENT_WEIGHT = 1.0
-DEFAULT_STYLE_WEIGHT = 1.0
-
-
-@dataclass(frozen=True)
-class TuneCfg:
-    """Everything that decides a tune. Saved in the look file."""
-
-    steps: int = 300
-    size: int = 512                    # work resolution, long side, for keyframe and look
-    content_weight: float = DEFAULT_CONTENT_WEIGHT
-    style_weight: float = DEFAULT_STYLE_WEIGHT
-    layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # relu1_1 .. relu5_1
-    net: str = "hrnet"                 # a key of net.NET_PRESETS
-    colour_match: str = "mkl"          # the starting global colour transform (colour_match.COLOUR_MATCHES): bench/pairs.py
-    judge_size: int = 512              # long side the losses judge the look at (judge_long_side); 0 = the work size
-    steady_weight: float = 3.0         # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
-    steady_shift: float = 1.0          # that move: up to this many work-size pixels on each axis ...
-    steady_zoom: float = 0.02          # ... and a zoom by up to this fraction either way
-    structure_weight: float = 0.3      # the photoreal guard (PhotorealGuard): METRICS.md's structure_ssim ...
-    residual_weight: float = 0.1       # ... and affine_residual of the judged grade; bench/pairs.py
-    lr: float = 5e-3                   # Adam, as in the paper
-    head_lr_scale: float = 0.1         # output conv and global colour layer: a full-lr first step jumps the loss 75x
-    lr_step: int = 200                 # StepLR(200, 0.9), as in the paper
-    lr_gamma: float = 0.9
-    warmup: int = 20                   # linear lr warm-up: at full lr the first steps jump away from the colour-match start
-    patience: int = 60                 # stop when the loss has not improved by min_delta for this many steps
-    min_delta: float = 2e-3            # relative
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.steps < 1 or self.size < 16 or self.judge_size < 0 or self.warmup < 0:
-            raise ValueError(f"steps must be >= 1, size >= 16, judge_size and warmup >= 0, got steps={self.steps}, "
-                             f"size={self.size}, judge_size={self.judge_size}, warmup={self.warmup}")
-        weights = (self.content_weight, self.style_weight, self.steady_weight, self.structure_weight,
-                   self.residual_weight)
-        if min(weights) < 0 or not math.isfinite(sum(weights)):
-            raise ValueError("content, style, steadiness, structure and residual weights must be finite and >= 0")
-        if not (0 <= self.steady_shift <= 8 and 0 <= self.steady_zoom <= 0.2):
-            raise ValueError(f"the steadiness move must be 0-8 px and 0-20% zoom, got {self.steady_shift} px "
-                             f"and {self.steady_zoom}")
-        if len(self.layer_weights) != len(STYLE_LAYERS):
-            raise ValueError(f"layer_weights needs {len(STYLE_LAYERS)} values, got {len(self.layer_weights)}")
-        if self.net not in NET_PRESETS:
-            raise ValueError(f"unknown network {self.net!r}; expected one of {sorted(NET_PRESETS)}")
-        if self.colour_match not in COLOUR_MATCHES:
-            raise ValueError(f"unknown colour match {self.colour_match!r}; expected one of {', '.join(COLOUR_MATCHES)}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from ..io.atomic import check_writable
+from ..io.colour import working_encoding
+from ..io.imaging import resize_long_side
+from ..io.stills import Image, read_image
+from ..io.tensors import to_tensor
+from ..score.metrics import affine_residual_tensor, structure_ssim_tensor
+from .colour_match import mkl_transfer
+from .config import TuneCfg
+from .file import Look, save_look
+from .meta import LookMeta, file_sha256, printable
+from .net import HRNet
+from .config import NET_PRESETS
+from .perceptual import PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
+from .config import STYLE_LAYERS
 
 
 @dataclass

@@ -47,14 +47,16 @@ from typing import Any
 import torch
 
 from ..errors import FarmError, InputError
-from ..io.frames import VIDEO_EXTENSIONS, Shot, format_frame_range
-from ..look.file import Look
-from ..grade.lut import Lut3D
-from ..render.run import (
-    DEFAULT_VIDEO_EXT,
-    MANIFEST_NAME,
+from ..grade.config import RenderCfg
+from ..grade.protocol import Grade
+from ..io.sequence import format_frame_range
+from ..io.shot import Shot
+from ..io.video import VIDEO_EXTENSIONS
+from .config import FarmCfg
+from .manifest import MANIFEST_NAME
+from .config import OutputCfg
+from .run import (
     ProgressCallback,
-    RenderCfg,
     RenderProgress,
     RenderReport,
     render_shot,
@@ -110,30 +112,6 @@ def plan_chunks(shot: Shot, size: int, smooth: bool = False) -> list[Chunk]:
 
 
 @dataclass(frozen=True)
-class FarmCfg:
-    """How a render is spread over Ray."""
-
-    chunk: int = 50                     # frames per task
-    address: str | None = None          # None: start a local Ray instance; "auto" or HOST:PORT: join a running cluster
-    workers: int | None = None          # chunks rendered at once; None: as many as the cluster's resources fit
-    gpus_per_task: float | None = None  # None: 1 where the cluster has a GPU, else 0 (render on the CPU)
-    cpus_per_task: int = 1              # cores a task holds, and its torch threads
-    max_retries: int = 3                # re-runs of a chunk whose worker died (never of one that raised)
-
-    def __post_init__(self) -> None:
-        if self.chunk < 1:
-            raise InputError(f"--chunk {self.chunk}: expected at least 1 frame")
-        if self.workers is not None and self.workers < 1:
-            raise InputError(f"--workers {self.workers}: expected at least 1")
-        if self.gpus_per_task is not None and self.gpus_per_task < 0:
-            raise InputError(f"--gpus-per-task {self.gpus_per_task:g}: expected 0 or more")
-        if self.cpus_per_task < 1:
-            raise InputError(f"--cpus-per-task {self.cpus_per_task}: expected at least 1")
-        if self.max_retries < 0:
-            raise InputError(f"--retries {self.max_retries}: expected 0 or more")
-
-
-@dataclass(frozen=True)
 class FarmReport:
     render: RenderReport    # the chunks' reports together; skipped includes frames a dead attempt had finished
     chunks: int
@@ -149,31 +127,25 @@ class _Job:
 
     out_dir: Path
     cfg: RenderCfg
-    ext: str | None
-    bit_depth: str | None
-    skip_bad_frames: bool
-    force: bool
+    output: OutputCfg
     threads: int
 
 
 def render_on_ray(
     shot: Shot,
-    look: Look | Lut3D,
+    grade: Grade,
     out_dir: str | Path,
     cfg: RenderCfg = RenderCfg(),
     farm: FarmCfg = FarmCfg(),
+    output: OutputCfg = OutputCfg(),
     *,
-    ext: str | None = None,
-    bit_depth: str | None = None,
-    skip_bad_frames: bool = False,
-    force: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> FarmReport:
     """`render.render_shot` spread over Ray: one task per chunk of ``farm.chunk``
     frames, all writing into ``out_dir``, which every node must see at the same
     path, as it must the shot. The outputs and manifest are those of a single
     `render_shot` (byte for byte on the CPU), and a re-run resumes the same way.
-    With ``force``, a chunk Ray re-runs renders its frames again instead of
+    With ``output.force``, a chunk Ray re-runs renders its frames again instead of
     resuming. ``on_progress`` is called in this thread about ten times a second
     with the frames done across all chunks.
 
@@ -186,7 +158,7 @@ def render_on_ray(
             chunk's worker died on every try.
     """
     start = time.perf_counter()
-    suffix = "." + ext.lstrip(".").lower() if ext else (DEFAULT_VIDEO_EXT if shot.is_video else None)
+    suffix = output.suffix_for(shot)
     if suffix in VIDEO_EXTENSIONS:
         raise InputError(f"video output ({suffix}): chunks cannot share one video file; render an image "
                          "sequence on the farm (e.g. --ext exr) and encode it afterwards")
@@ -196,8 +168,8 @@ def render_on_ray(
         gpus = _gpus_per_task(ray, farm)
         if gpus == 0 and cfg.device == "auto":
             cfg = replace(cfg, device="cpu")  # a task that holds no GPU must not take one Ray gave another
-        job = _Job(Path(out_dir), cfg, ext, bit_depth, skip_bad_frames, force, farm.cpus_per_task)
-        reports, tally = _run_chunks(ray, shot, look, job, chunks, farm, gpus, on_progress)
+        job = _Job(Path(out_dir), cfg, output, farm.cpus_per_task)
+        reports, tally = _run_chunks(ray, shot, grade, job, chunks, farm, gpus, on_progress)
     render = RenderReport(
         Path(out_dir), Path(out_dir) / MANIFEST_NAME, [path for r in reports for path in r.outputs],
         sum(r.frames_written for r in reports), sum(r.skipped for r in reports), [n for r in reports for n in r.bad],
@@ -293,7 +265,7 @@ class _Tally:
                               time.perf_counter() - self.start)
 
 
-def _run_chunks(ray: ModuleType, shot: Shot, look: Look | Lut3D, job: _Job, chunks: list[Chunk], farm: FarmCfg,
+def _run_chunks(ray: ModuleType, shot: Shot, grade: Grade, job: _Job, chunks: list[Chunk], farm: FarmCfg,
                 gpus: float, on_progress: ProgressCallback | None) -> tuple[list[RenderReport], _Tally]:
     """Submit the chunks, at most ``farm.workers`` at a time, and collect their reports in chunk order."""
     from ray.util.queue import Queue
@@ -301,7 +273,7 @@ def _run_chunks(ray: ModuleType, shot: Shot, look: Look | Lut3D, job: _Job, chun
     events = Queue(actor_options={"num_cpus": 0})
     task = ray.remote(_render_chunk)
     options = {"num_cpus": job.threads, "num_gpus": gpus, "max_retries": farm.max_retries, "retry_exceptions": False}
-    shot_ref, look_ref = ray.put(shot), ray.put(look)  # sent once, not once per task
+    shot_ref, grade_ref = ray.put(shot), ray.put(grade)  # sent once, not once per task
     waiting = list(reversed(chunks))
     running: dict[Any, Chunk] = {}
     reports: dict[int, RenderReport] = {}
@@ -311,7 +283,7 @@ def _run_chunks(ray: ModuleType, shot: Shot, look: Look | Lut3D, job: _Job, chun
             while waiting and len(running) < (farm.workers or len(chunks)):
                 chunk = waiting.pop()
                 named = task.options(name=f"hrstyle chunk {chunk.frame_range}", **options)  # shown by ps
-                ref = named.remote(shot_ref, look_ref, job, chunk, events)
+                ref = named.remote(shot_ref, grade_ref, job, chunk, events)
                 running[ref] = chunk
             done, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
             tally.take(events.get_nowait_batch(events.qsize()))
@@ -351,7 +323,7 @@ def _cancel(ray: ModuleType, refs: list[Any]) -> None:
         ray.wait(refs, num_returns=len(refs), timeout=_CANCEL_WAIT_S)
 
 
-def _render_chunk(shot: Shot, look: Look | Lut3D, job: _Job, chunk: Chunk, events: Any) -> RenderReport:
+def _render_chunk(shot: Shot, grade: Grade, job: _Job, chunk: Chunk, events: Any) -> RenderReport:
     """One chunk, in a Ray worker: `render_shot` on its frames, reporting progress to ``events``."""
     torch.set_num_threads(job.threads)
     events.put((chunk.index, None))  # an attempt starts: a second one means Ray re-ran the chunk
@@ -362,5 +334,4 @@ def _render_chunk(shot: Shot, look: Look | Lut3D, job: _Job, chunk: Chunk, event
         # This chunk's frames done, by this attempt or before it.
         events.put((chunk.index, len(chunk.frames) - (p.total - p.done)))
 
-    return render_shot(frames, look, job.out_dir, job.cfg, ext=job.ext, bit_depth=job.bit_depth,
-                       skip_bad_frames=job.skip_bad_frames, force=job.force, on_progress=report)
+    return render_shot(frames, grade, job.out_dir, job.cfg, job.output, on_progress=report)

@@ -22,10 +22,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import InputError, SequenceError, ShapeError
-from ..io.frames import Shot, to_tensor
 from ..grade.guided import apply_affine, fit_affine
-from ..look.perceptual import STYLE_LAYERS, VGGFeatures, gram
 from ..grade.temporal import compute_flow, occlusion_mask, warp
+from ..io.shot import Shot
+from ..io.tensors import to_tensor
+from ..look.perceptual import VGGFeatures, gram
+from ..look.config import STYLE_LAYERS
 
 METRIC_LONG_SIDE = 512
 _MIN_SIDE = 16              # relu5_1 sits behind four 2x poolings

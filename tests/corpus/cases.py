@@ -41,7 +41,7 @@ import numpy as np
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from hrstyle.io.frames import FrameSpec, read_image, write_image
+from hrstyle.io.stills import FrameSpec, read_image, write_image
 from hrstyle.look.file import load_look
 
 from conftest import SAMPLES, make_immutable, make_mutable, permissions_enforced

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hrstyle.cli.app import app
+from hrstyle.cli import app
 from hrstyle.look.file import save_look
-from hrstyle.render.run import MANIFEST_LOCK_NAME
+from hrstyle.render.manifest import MANIFEST_LOCK_NAME
 
 from conftest import assert_one_line_error
 from corpus.cases import CASES, MANIFEST_NAME, Kit

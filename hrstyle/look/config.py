@@ -1,0 +1,197 @@
+"""The look's typed configs: the network's shape and everything that decides a tune.
+
+No torch here: the CLI reads these defaults for its --help without loading torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from ..errors import InputError
+
+NORMS = ("instance",)                          # NetCfg.norm: instance norm with a per-channel affine (layers.py)
+ACTS = ("relu", "leaky_relu", "silu", "gelu")  # NetCfg.act: the activations a look may name (layers.py)
+MIN_SIDE = 8  # pixels: the generator's H/4 stream needs 2x2 pixels for its instance statistics
+
+
+@dataclass(frozen=True)
+class NetCfg:
+    """Shape of the generator. Part of the look file format: keep field names stable."""
+
+    width: int = 16          # channels of the full-resolution stream; H/2 and H/4 get 2x and 4x
+    streams: int = 3         # 1 = full resolution only, 3 = full, H/2, H/4
+    stages: int = 3          # fusion stages; stage s has min(s + 1, streams) streams
+    blocks: int = 1          # bottleneck blocks per stream per stage
+    norm: str = "instance"
+    act: str = "relu"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NetCfg":
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown network setting {unknown[0]!r}")
+        for key, value in data.items():
+            expected = int if known[key] == "int" else str
+            if type(value) is not expected:
+                raise ValueError(f"network setting {key!r}: expected {expected.__name__}, got {type(value).__name__}")
+        cfg = replace(cls(), **data)
+        if not (1 <= cfg.width <= 256 and 1 <= cfg.streams <= 3 and 1 <= cfg.stages <= 16 and 1 <= cfg.blocks <= 8):
+            raise ValueError(f"network settings out of range: {cfg}")
+        if cfg.norm not in NORMS:
+            raise ValueError(f"unknown norm {cfg.norm!r}; expected one of {sorted(NORMS)}")
+        if cfg.act not in ACTS:
+            raise ValueError(f"unknown activation {cfg.act!r:.40}; expected one of {', '.join(ACTS)}")
+        return cfg
+
+
+NET_PRESETS: dict[str, NetCfg] = {
+    "hrnet": NetCfg(),                   # close to the paper's ~65K parameters
+    "hrnet-small": NetCfg(width=8),      # for previews and tests
+    "hrnet-wide": NetCfg(width=24, blocks=2),
+}
+
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+COLOUR_MATCHES = ("none", "mkl")
+
+
+# Defaults, calibrated on sample_frames/ (keyframe.png → look.jpg), 256 px, 100 steps, measured by
+# bench/tune.py with METRICS.md at 512 px. Carried to 960x540 through apply's guided path, equal
+# weights move the style gap from 1 to 0.47-0.49 (relu1_1 0.11: the colour is matched) while
+# structure stays at 0.91-0.92 and the affine residual at 0.053-0.054, inside the photoreal band
+# (identity 0.036). The raw network output at the work size reaches 0.42 but only 0.83 structure
+# and 0.11 residual, which is why apply carries it through the affine fit. Gatys on the same loss:
+# 0.57 / 0.53 / 0.28, i.e. painterly. A higher style weight moves the gap further at the cost of
+# structure; `hrstyle sweep` shows that trade-off for any pair. Those figures predate the
+# colour-match start (colour_match="mkl"), which bench/pairs.py (`bench/quality.py --pairs`) chose:
+# on 12 photo pairs it took the median style gap from 0.985x to 0.863x the MKL colour match's.
+# The steadiness term (steady_weight 3) then cut the sample shot's temporal ratio from 5.2 to about
+# 1.7 and raised the pairs' median structure from 0.876 to 0.911 (residual 0.064 -> 0.059, wins over
+# MKL 2 -> 4 of 12) for a style gap of 0.883x MKL's; weight 1 moved structure only to 0.902, weight
+# 10 cost more gap (0.894x) for little more structure. Judging at 512 px (judge_size) then took those
+# 128 px looks to 0.873x MKL's median gap at structure 0.914 and residual 0.060, and their mean gap
+# from 0.354 to 0.310 (MKL 0.406); style weight 1.5 or doubled relu3_1/relu4_1 weights did not help.
+# Judging clipped pixels with the photoreal guard (structure_weight 0.3, residual_weight 0.1) and a
+# 20-step warm-up then took them to 0.840x MKL's median gap at structure 0.930 and residual 0.038,
+# and the wins over MKL from 4 to 7 of 12 (bench/README.md has each step on its own); at 150 steps
+# those pairs reach 0.775x at structure 0.931 and residual 0.035 (without the guard 0.780x, 0.908, 0.058,
+# 4 wins): 60 steps stop well short, and at 150 the guard buys structure, photorealism and wins.
+DEFAULT_CONTENT_WEIGHT = 1.0
+
+
+DEFAULT_STYLE_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class TuneCfg:
+    """Everything that decides a tune. Saved in the look file."""
+
+    steps: int = 300
+    size: int = 512                    # work resolution, long side, for keyframe and look
+    content_weight: float = DEFAULT_CONTENT_WEIGHT
+    style_weight: float = DEFAULT_STYLE_WEIGHT
+    layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # relu1_1 .. relu5_1
+    net: str = "hrnet"                 # a key of net.NET_PRESETS
+    colour_match: str = "mkl"          # the starting global colour transform (colour_match.COLOUR_MATCHES): bench/pairs.py
+    judge_size: int = 512              # long side the losses judge the look at (judge_long_side); 0 = the work size
+    steady_weight: float = 3.0         # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
+    steady_shift: float = 1.0          # that move: up to this many work-size pixels on each axis ...
+    steady_zoom: float = 0.02          # ... and a zoom by up to this fraction either way
+    structure_weight: float = 0.3      # the photoreal guard (PhotorealGuard): METRICS.md's structure_ssim ...
+    residual_weight: float = 0.1       # ... and affine_residual of the judged grade; bench/pairs.py
+    lr: float = 5e-3                   # Adam, as in the paper
+    head_lr_scale: float = 0.1         # output conv and global colour layer: a full-lr first step jumps the loss 75x
+    lr_step: int = 200                 # StepLR(200, 0.9), as in the paper
+    lr_gamma: float = 0.9
+    warmup: int = 20                   # linear lr warm-up: at full lr the first steps jump away from the colour-match start
+    patience: int = 60                 # stop when the loss has not improved by min_delta for this many steps
+    min_delta: float = 2e-3            # relative
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.size < 16 or self.judge_size < 0 or self.warmup < 0:
+            raise ValueError(f"steps must be >= 1, size >= 16, judge_size and warmup >= 0, got steps={self.steps}, "
+                             f"size={self.size}, judge_size={self.judge_size}, warmup={self.warmup}")
+        weights = (self.content_weight, self.style_weight, self.steady_weight, self.structure_weight,
+                   self.residual_weight)
+        if min(weights) < 0 or not math.isfinite(sum(weights)):
+            raise ValueError("content, style, steadiness, structure and residual weights must be finite and >= 0")
+        if not (0 <= self.steady_shift <= 8 and 0 <= self.steady_zoom <= 0.2):
+            raise ValueError(f"the steadiness move must be 0-8 px and 0-20% zoom, got {self.steady_shift} px "
+                             f"and {self.steady_zoom}")
+        if len(self.layer_weights) != len(STYLE_LAYERS):
+            raise ValueError(f"layer_weights needs {len(STYLE_LAYERS)} values, got {len(self.layer_weights)}")
+        if self.net not in NET_PRESETS:
+            raise ValueError(f"unknown network {self.net!r}; expected one of {sorted(NET_PRESETS)}")
+        if self.colour_match not in COLOUR_MATCHES:
+            raise ValueError(f"unknown colour match {self.colour_match!r}; expected one of {', '.join(COLOUR_MATCHES)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Both loss terms start at 1 (see tune.py), so weights are relative and the
+# useful range is about 0.25-4; the papers' 10/50/150 would mean "all content".
+DEFAULT_CONTENT_WEIGHTS = (0.5, 1.0, 2.0)
+
+
+DEFAULT_STYLE_WEIGHTS = (0.5, 1.0, 2.0)
+
+
+SWEEP_TUNE = TuneCfg(steps=100, size=256)  # small looks, to compare; tune the chosen weights at full size
+
+
+def parse_weights(text: str, option: str = "weights") -> tuple[float, ...]:
+    """``"0.5,1,2"`` -> ``(0.5, 1.0, 2.0)``; raises InputError naming ``option`` otherwise.
+
+    >>> parse_weights("0.5, 1,2")
+    (0.5, 1.0, 2.0)
+    """
+    try:
+        weights = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        weights = ()
+    if not _valid_weights(weights):
+        raise InputError(f"{option} {text!r}: expected distinct comma-separated numbers >= 0, like 0.5,1,2")
+    return weights
+
+
+@dataclass(frozen=True)
+class SweepCfg:
+    """What a sweep tunes: the grid of weights and every other tune setting, shared by all cells."""
+
+    content_weights: tuple[float, ...] = DEFAULT_CONTENT_WEIGHTS  # the rows
+    style_weights: tuple[float, ...] = DEFAULT_STYLE_WEIGHTS      # the columns
+    tune: TuneCfg = SWEEP_TUNE       # its content_weight and style_weight are replaced per cell
+    preview_size: int = 512          # long side of each cell's graded keyframe; never above the keyframe's
+    cell_width: int = 320            # width of one cell on the contact sheet
+    keep: bool = False               # save every cell's look file
+
+    def __post_init__(self) -> None:
+        for name, weights in (("content weights", self.content_weights), ("style weights", self.style_weights)):
+            if not _valid_weights(weights):
+                raise InputError(f"{name}: expected one or more distinct numbers >= 0, got {weights!r}")
+        if self.preview_size < 16 or self.cell_width < 16:
+            raise InputError(f"preview size and cell width: expected >= 16 px, got {self.preview_size} "
+                             f"and {self.cell_width}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns) of the grid."""
+        return len(self.content_weights), len(self.style_weights)
+
+
+DEMO_TUNE = TuneCfg(steps=150, size=256)
+
+
+def _valid_weights(weights: tuple[float, ...]) -> bool:
+    """One or more distinct finite numbers >= 0 (a repeated weight would overwrite its twin's files)."""
+    return bool(weights) and len(set(weights)) == len(weights) and all(math.isfinite(w) and w >= 0 for w in weights)
