@@ -1,4 +1,4 @@
-"""Quality of every method on the sample shot, by the figures of ../shared/METRICS.md, in one run.
+"""Quality of every method on the sample shot, by the figures of docs/metrics.md, in one run.
 
 Methods, each run over sample_frames/shot (24 frames, 960×540) in this process:
 

@@ -131,7 +131,7 @@ def quality(keyframe: Tensor, look: Tensor, size: int, steps: int, device: torch
     """Quality of the identity, the tune and Gatys after ``steps`` steps each at ``size``.
 
     No early stop, so both run every step. Each row has the tune objective at
-    the judge size (where Gatys works) and the METRICS.md figures (at 512 px)
+    the judge size (where Gatys works) and the docs/metrics.md figures (at 512 px)
     against the keyframe at the size the row was made at; the tune's
     full-resolution row (its output carried by `hrstyle.render.carry_to_full_res`)
     is judged against the full keyframe.
@@ -201,7 +201,7 @@ def report(speed: list[dict], qual: list[dict], defaults: list[dict], args: argp
         [[r["device_name"], "×".join(map(str, r["work_hw"])), r["steady_weight"], r["tune_s_per_step"], r["gatys_s_per_step"],
           r["tune_steps_per_s"], r["gatys_steps_per_s"], r["ratio"], _verdict(r["pass"])] for r in speed],
     ), Table(
-        f"Quality after {args.quality_steps} steps at {args.quality_size} px (METRICS.md, on sample_frames/)",
+        f"Quality after {args.quality_steps} steps at {args.quality_size} px (docs/metrics.md, on sample_frames/)",
         ["method", "steps", "seconds", "loss (judge size)", "its style term", "style_gap", *STYLE_LAYERS,
          "structure_ssim", "affine_residual"],
         [[r["method"], r["steps"], r["seconds"], r["loss"], r["loss_style"], r["style_gap"],

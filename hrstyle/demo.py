@@ -16,17 +16,15 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .grade.config import RenderCfg
+from .grade.config import RenderCfg, SmoothCfg
 from .grade.steps import grade_batch, prepare_look
-from .grade.config import SmoothCfg
 from .io.shot import Shot, open_shot
 from .io.stills import FrameSpec, read_image, write_image
 from .io.tensors import to_pixels, to_tensor
 from .io.video import VideoWriter
-from .look.config import DEMO_TUNE
+from .look.config import DEMO_TUNE, TuneCfg
 from .look.meta import LOOK_SUFFIX
 from .look.tune import StepCallback, TuneResult, tune_files
-from .look.config import TuneCfg
 from .render.config import OutputCfg
 from .render.run import RenderProgress, render_shot
 from .score.sheet import contact_sheet

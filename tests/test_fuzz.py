@@ -16,19 +16,18 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from helpers import make_look
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save as save_tensors
 
+from hrstyle.errors import LookFormatError, SequenceError
 from hrstyle.grade import steps
 from hrstyle.grade.config import RenderCfg
-from hrstyle.errors import LookFormatError, SequenceError
 from hrstyle.io.sequence import format_frame_range, parse_frame_range, sequence_name
 from hrstyle.io.shot import open_shot
 from hrstyle.look.file import load_look, save_look
 from hrstyle.look.meta import LookMeta, printable
-
-from test_render import make_look
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -37,8 +37,8 @@ from ..look.meta import LOOK_SUFFIX
 from ..look.tune import working_pixels
 from ..score.metrics import StillScorer
 from .config import BakeCfg, RenderCfg
-from .lut import Lut3D, apply_lut
 from .cube import CUBE_SUFFIX, write_cube
+from .lut import Lut3D, apply_lut
 from .lut_fit import fit_lut
 from .steps import grade_batch, prepare_look
 
@@ -55,7 +55,7 @@ class Capture:
     rmse: float                # LUT output vs the network's
     max_abs: float             # the largest difference of any channel of any pixel
     look_rmse: float           # the network's output vs its input: how far the look moves pixels
-    style_gap_network: float | None = None  # METRICS.md style_gap to the look image, mean over frames
+    style_gap_network: float | None = None  # docs/metrics.md style_gap to the look image, mean over frames
     style_gap_lut: float | None = None
 
     @property

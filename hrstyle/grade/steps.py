@@ -95,7 +95,7 @@ def run_network(net: nn.Module, x: Tensor, cfg: RenderCfg) -> Tensor:
     the colour math after it must not band.
     """
     dtype = activation_dtype(cfg.precision, x.device)
-    if x.device.type == "cuda":  # on the CPU channels_last is 2x slower (README)
+    if x.device.type == "cuda":  # on the CPU channels_last is 2x slower (docs/experiments.md)
         x = x.contiguous(memory_format=torch.channels_last)
     precision = torch.autocast(x.device.type, dtype=dtype) if dtype != torch.float32 else contextlib.nullcontext()
     with torch.inference_mode(), precision:

@@ -38,7 +38,7 @@ def compute_flow(src: np.ndarray, dst: np.ndarray, method: FlowMethod = "dis") -
     """Backward flow (H,W,2) float32 on ``dst``'s grid, so that ``warp(src, flow) ≈ dst``.
 
     ``src``, ``dst``: (H,W) uint8 gray. ``method``: "dis" (OpenCV DIS, preset
-    MEDIUM, as METRICS.md prescribes) or "farneback".
+    MEDIUM, as docs/metrics.md prescribes) or "farneback".
     """
     _check_gray_pair(src, dst)
     # OpenCV's calc(I0, I1) gives I0(x) ≈ I1(x + flow(x)): with I0 = dst that is our backward flow.

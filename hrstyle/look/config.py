@@ -63,30 +63,9 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 COLOUR_MATCHES = ("none", "mkl")
 
 
-# Defaults, calibrated on sample_frames/ (keyframe.png → look.jpg), 256 px, 100 steps, measured by
-# bench/tune.py with METRICS.md at 512 px. Carried to 960x540 through apply's guided path, equal
-# weights move the style gap from 1 to 0.47-0.49 (relu1_1 0.11: the colour is matched) while
-# structure stays at 0.91-0.92 and the affine residual at 0.053-0.054, inside the photoreal band
-# (identity 0.036). The raw network output at the work size reaches 0.42 but only 0.83 structure
-# and 0.11 residual, which is why apply carries it through the affine fit. Gatys on the same loss:
-# 0.57 / 0.53 / 0.28, i.e. painterly. A higher style weight moves the gap further at the cost of
-# structure; `hrstyle sweep` shows that trade-off for any pair. Those figures predate the
-# colour-match start (colour_match="mkl"), which bench/pairs.py (`bench/quality.py --pairs`) chose:
-# on 12 photo pairs it took the median style gap from 0.985x to 0.863x the MKL colour match's.
-# The steadiness term (steady_weight 3) then cut the sample shot's temporal ratio from 5.2 to about
-# 1.7 and raised the pairs' median structure from 0.876 to 0.911 (residual 0.064 -> 0.059, wins over
-# MKL 2 -> 4 of 12) for a style gap of 0.883x MKL's; weight 1 moved structure only to 0.902, weight
-# 10 cost more gap (0.894x) for little more structure. Judging at 512 px (judge_size) then took those
-# 128 px looks to 0.873x MKL's median gap at structure 0.914 and residual 0.060, and their mean gap
-# from 0.354 to 0.310 (MKL 0.406); style weight 1.5 or doubled relu3_1/relu4_1 weights did not help.
-# Judging clipped pixels with the photoreal guard (structure_weight 0.3, residual_weight 0.1) and a
-# 20-step warm-up then took them to 0.840x MKL's median gap at structure 0.930 and residual 0.038,
-# and the wins over MKL from 4 to 7 of 12 (bench/README.md has each step on its own); at 150 steps
-# those pairs reach 0.775x at structure 0.931 and residual 0.035 (without the guard 0.780x, 0.908, 0.058,
-# 4 wins): 60 steps stop well short, and at 150 the guard buys structure, photorealism and wins.
+# Both loss terms start at 1 (tune.py), so equal weights mean as much look as structure;
+# docs/experiments.md has the measurements behind every default of TuneCfg.
 DEFAULT_CONTENT_WEIGHT = 1.0
-
-
 DEFAULT_STYLE_WEIGHT = 1.0
 
 
@@ -105,7 +84,7 @@ class TuneCfg:
     steady_weight: float = 3.0         # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
     steady_shift: float = 1.0          # that move: up to this many work-size pixels on each axis ...
     steady_zoom: float = 0.02          # ... and a zoom by up to this fraction either way
-    structure_weight: float = 0.3      # the photoreal guard (PhotorealGuard): METRICS.md's structure_ssim ...
+    structure_weight: float = 0.3      # the photoreal guard (PhotorealGuard): docs/metrics.md's structure_ssim ...
     residual_weight: float = 0.1       # ... and affine_residual of the judged grade; bench/pairs.py
     lr: float = 5e-3                   # Adam, as in the paper
     head_lr_scale: float = 0.1         # output conv and global colour layer: a full-lr first step jumps the loss 75x

@@ -21,17 +21,24 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import Tensor
 
-from ..errors import LookFormatError
+from ..errors import LookFormatError, ShapeError
 from ..grade import steps
 from ..grade.config import RenderCfg
-from ..grade.steps import activation_dtype
-from ..grade.steps import Link
+from ..grade.steps import Link, activation_dtype
 from ..grade.temporal import CoefficientSmoother
 from ..io.atomic import read_small_file, write_bytes_atomic
-from .meta import MAX_FILE_BYTES, META_KEY, V1_ADDED_SHAPES, LookMeta, check_version, parse_meta, read_header, upgrade_meta
-from ..errors import ShapeError
-from .net import HRNet
 from .config import NetCfg
+from .meta import (
+    MAX_FILE_BYTES,
+    META_KEY,
+    V1_ADDED_SHAPES,
+    LookMeta,
+    check_version,
+    parse_meta,
+    read_header,
+    upgrade_meta,
+)
+from .net import HRNet
 
 
 @dataclass

@@ -20,6 +20,7 @@ from typing import Any
 from .. import __version__
 from ..errors import InputError, LookFormatError
 from ..io.atomic import read_small_file
+from .config import NetCfg
 
 FORMAT_VERSION = 2  # 2: the network's global colour transform (colour.weight, colour.bias)
 
@@ -178,6 +179,7 @@ class LookHeader:
 
 def read_look_header(path: str | Path) -> LookHeader:
     """A look file's checked metadata, its SHA-256 and its number of weights, from the header alone.
+    The weights themselves are checked when the look is loaded (`file.load_look`).
 
     Raises:
         LookFormatError: not a look file, damaged, or of an unknown version.
@@ -189,6 +191,7 @@ def read_look_header(path: str | Path) -> LookHeader:
         if check_version(raw_meta) == 1:
             shapes = {**shapes, **V1_ADDED_SHAPES}
         meta = parse_meta(upgrade_meta(raw_meta))
+        NetCfg.from_dict(meta.net_cfg)
     except (ValueError, TypeError) as exc:
         raise LookFormatError(f"{path}: {exc}") from None
     return LookHeader(meta, hashlib.sha256(data).hexdigest(), sum(math.prod(shape) for shape in shapes.values()))

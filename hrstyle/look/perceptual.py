@@ -180,7 +180,7 @@ def gram(features: Tensor) -> Tensor:
     """Gram matrix F Fᵀ / N of (B,C,H,W) features, N = H·W, in float32.
 
     Dividing by N (not C·H·W) keeps values independent of resolution and
-    matches the style_gap definition in METRICS.md.
+    matches the style_gap definition in docs/metrics.md.
     """
     b, c, h, w = features.shape
     f = features.float().reshape(b, c, h * w)

@@ -4,7 +4,7 @@ The balance between keeping the keyframe (content weight) and taking on the
 look (style weight) is the colorist's main decision. `run_sweep` tunes one
 look per cell of a grid of weights and shows them together: a contact sheet
 (rows = content weight, columns = style weight) and ``sweep.json`` with each
-cell's style_gap, structure_ssim and affine_residual (METRICS.md).
+cell's style_gap, structure_ssim and affine_residual (docs/metrics.md).
 
 The keyframe's and the look's VGG targets are made once, at the work size, and
 shared by every cell; every cell also starts from the same network (one
@@ -31,8 +31,7 @@ from ..grade.steps import grade_batch
 from ..io.atomic import check_writable, describe_os_error, write_bytes_atomic
 from ..io.imaging import resize_long_side
 from ..io.stills import read_image
-from ..io.tensors import write_preview
-from ..io.tensors import to_pixels, to_tensor
+from ..io.tensors import to_pixels, to_tensor, write_preview
 from ..score.metrics import Score, StillScorer
 from ..score.sheet import contact_sheet
 from .config import SweepCfg
@@ -64,7 +63,7 @@ class SweepCell:
     style_weight: float
     look: Look               # in memory; ``look.sha256`` is empty unless the look was saved
     preview: np.ndarray      # (H,W,3) RGB [0,1]: the keyframe as `hrstyle apply` grades it, at preview size
-    score: Score             # METRICS.md figures of ``preview`` against the keyframe and the look
+    score: Score             # docs/metrics.md figures of ``preview`` against the keyframe and the look
     seconds: float           # tuning and grading this cell
     look_path: Path | None = None  # where the look was saved (SweepCfg.keep)
 
@@ -186,7 +185,7 @@ def _prepare(keyframe: Path, look_image: Path, key_t: Tensor, look_t: Tensor, ou
     content, look = prepare(key_t, cfg.tune.size, device), prepare(look_t, cfg.tune.size, device)
     targets = tune_targets(vgg, key_t, look_t, initial_net(content, look, cfg.tune).to(device), cfg.tune)
     preview_in = resize_long_side(key_t, cfg.preview_size)
-    # METRICS.md defines the figures on display-referred [0,1] pixels; working
+    # docs/metrics.md defines the figures on display-referred [0,1] pixels; working
     # values outside that (EXR highlights) are clipped for scoring only.
     scorer = StillScorer(to_pixels(preview_in).clip(0, 1), to_pixels(look_t).clip(0, 1), vgg)
     return _Shared(keyframe, look_image, out_dir, cfg, device, vgg, targets, key_t, look_t, preview_in, scorer)

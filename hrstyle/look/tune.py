@@ -7,13 +7,13 @@ distance to the look), so the weights mean the same at every size and for
 every image pair, and the style term reads directly as the style gap.
 
 The losses judge the look at the judge size (512 px on the long side by
-default, the scale METRICS.md judges at), whatever the work size the network
+default, the scale docs/metrics.md judges at), whatever the work size the network
 runs at: below it, the network's output is carried there by apply's guided
 fit, i.e. the grade `hrstyle apply` will render, and VGG sees that. Judged at
 a small work size, a tune optimised statistics at a scale nobody looks at
-(bench/README.md, look strength). The judged grade is clipped to [0,1], as a
+(docs/experiments.md). The judged grade is clipped to [0,1], as a
 frame file holds it, and a photoreal guard (`PhotorealGuard`) prices the two
-bars a colorist's eye applies and METRICS.md measures: structure kept, and a
+bars a colorist's eye applies and docs/metrics.md measures: structure kept, and a
 grade that stays a local recolour of the keyframe.
 """
 
@@ -42,13 +42,11 @@ from ..io.stills import Image, read_image
 from ..io.tensors import to_tensor
 from ..score.metrics import affine_residual_tensor, structure_ssim_tensor
 from .colour_match import mkl_transfer
-from .config import TuneCfg
+from .config import NET_PRESETS, STYLE_LAYERS, TuneCfg
 from .file import Look, save_look
 from .meta import LookMeta, file_sha256, printable
 from .net import HRNet
-from .config import NET_PRESETS
 from .perceptual import PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
-from .config import STYLE_LAYERS
 
 
 @dataclass
@@ -60,7 +58,7 @@ class StepStats:
     per_layer: dict[str, float]
     seconds: float     # since the tune started
     steady: float = 0.0  # the steadiness term, unweighted (0 when its weight is 0)
-    structure_ssim: float = 1.0   # METRICS.md's figures of the judged grade against the judged keyframe
+    structure_ssim: float = 1.0   # docs/metrics.md's figures of the judged grade against the judged keyframe
     affine_residual: float = 0.0
 
 
@@ -131,7 +129,7 @@ def judged_output(judged_keyframe: Tensor, content: Tensor, out: Tensor) -> Tens
 
 
 class PhotorealGuard:
-    """Two of METRICS.md's figures of the judged grade, as loss terms: structure lost
+    """Two of docs/metrics.md's figures of the judged grade, as loss terms: structure lost
     (1 - structure_ssim) and the affine residual relative to the keyframe's own (1 = as
     close to a local affine recolour as the keyframe itself).
 
@@ -166,7 +164,7 @@ class SteadinessTerm:
     depends on what is in the picture passes through the move unchanged, so
     this is 0 for any global colour transform; texture the network invents
     from the pixel grid does not, and that is what flickers on a moving shot
-    (temporal ratio, METRICS.md). It is normalised by what a one-pixel move
+    (temporal ratio, docs/metrics.md). It is normalised by what a one-pixel move
     changes in the keyframe itself, so 1 means "as much change as the motion".
     """
 

@@ -52,9 +52,8 @@ from ..grade.protocol import Grade
 from ..io.sequence import format_frame_range
 from ..io.shot import Shot
 from ..io.video import VIDEO_EXTENSIONS
-from .config import FarmCfg
+from .config import FarmCfg, OutputCfg
 from .manifest import MANIFEST_NAME
-from .config import OutputCfg
 from .run import (
     ProgressCallback,
     RenderProgress,

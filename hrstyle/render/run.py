@@ -37,9 +37,9 @@ from ..io.shot import Shot
 from ..io.stills import FrameSpec, Image, write_image
 from ..io.tensors import to_pixels, to_tensor
 from ..io.video import VideoWriter
+from .config import OutputCfg
 from .manifest import Manifest
 from .output import pixel_options, plan_outputs, refuse_foreign_files
-from .config import OutputCfg
 from .pipeline import Consumer, Prefetch, deferred_interrupt
 
 DEFAULT_FPS = 24  # for a video made from a sequence whose frames carry no frame rate

@@ -1,4 +1,4 @@
-"""The quality figures of METRICS.md: style_gap, structure_ssim, affine_residual, warp_error, temporal ratio.
+"""The quality figures of docs/metrics.md: style_gap, structure_ssim, affine_residual, warp_error, temporal ratio.
 
 The public functions take images as hrstyle holds them in memory: numpy
 (H,W,3) float32 RGB in [0,1]. Each first resizes the output to the content's
@@ -26,8 +26,8 @@ from ..grade.guided import apply_affine, fit_affine
 from ..grade.temporal import compute_flow, occlusion_mask, warp
 from ..io.shot import Shot
 from ..io.tensors import to_tensor
-from ..look.perceptual import VGGFeatures, gram
 from ..look.config import STYLE_LAYERS
+from ..look.perceptual import VGGFeatures, gram
 
 METRIC_LONG_SIDE = 512
 _MIN_SIDE = 16              # relu5_1 sits behind four 2x poolings
@@ -302,7 +302,7 @@ def temporal_ratio(frames_in: Iterable[np.ndarray], frames_out: Iterable[np.ndar
 
 @dataclass
 class Score:
-    """Every figure of METRICS.md for one output; the temporal ones only for a shot."""
+    """Every figure of docs/metrics.md for one output; the temporal ones only for a shot."""
 
     style_gap: float
     style_per_layer: dict[str, float]

@@ -9,7 +9,7 @@ hidden temporary files, no half-written frames or looks, no empty output folders
 Frames are 64x36, the size of the corpus look's work size, and tunes are two steps
 at 32 px, so the whole corpus takes about a minute on two cores.
 
-Decisions the cases pin down (README, "Reliability"):
+Decisions the cases pin down (docs/reliability.md):
 
 * a frame over `frames.MAX_FRAME_PIXELS` (16384x16384 here, from a 260 KB PNG) is
   refused before it is decoded: a clear error, never gigabytes of RAM;
@@ -38,16 +38,22 @@ from pathlib import Path
 
 import av
 import numpy as np
+from helpers import (
+    MANIFEST_NAME,
+    SAMPLES,
+    Exploit,
+    make_immutable,
+    make_mutable,
+    oiio_write,
+    palette_png,
+    permissions_enforced,
+    write_sequence,
+)
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from hrstyle.io.stills import FrameSpec, read_image, write_image
 from hrstyle.look.file import load_look
-
-from conftest import SAMPLES, make_immutable, make_mutable, permissions_enforced
-from test_frames import oiio_write, palette_png
-from test_look import Exploit
-from test_render import MANIFEST_NAME, write_sequence
 
 W, H = 64, 36  # frames at the corpus look's work size (sample-shot frames every 15th pixel)
 TUNE = ["--steps", "2", "--size", "32", "--net", "hrnet-small"]
@@ -481,9 +487,10 @@ CASES: list[Case] = [
          check=_no_marker),
     Case("info-pickle-renamed-to-safetensors", lambda k: ["info", _pickled_look(k)], 2, "not a look file",
          check=_no_marker),
-    Case("info-look-with-nan-weights",
-         lambda k: ["info", _rewrite_look(k, "nan.look.safetensors",
-                                          lambda m, t: next(iter(t.values())).view(-1)[0].fill_(float("nan")))],
+    # hrstyle info reads the header alone, so damaged weights are apply's (and bake's) to refuse.
+    Case("apply-look-with-nan-weights",
+         lambda k: _apply(k, k.shot(), look=_rewrite_look(
+             k, "nan.look.safetensors", lambda m, t: next(iter(t.values())).view(-1)[0].fill_(float("nan")))),
          2, "NaN or Inf"),
     Case("info-metadata-over-1-MiB",
          lambda k: ["info", _rewrite_look(k, "big.look.safetensors", lambda m, t: m.update(look_name="x" * 2**21))],
@@ -505,9 +512,9 @@ CASES: list[Case] = [
     Case("info-metadata-nested-100000-deep",
          lambda k: ["info", _deeply_nested_look(k)], 2,
          "without hrstyle look metadata"),
-    Case("info-look-naming-a-huge-network",
-         lambda k: ["info", _rewrite_look(k, "huge.look.safetensors", lambda m, t: m["net_cfg"].update(
-             width=256, stages=16, blocks=8))], 2, "expected shape"),
+    Case("apply-look-naming-a-huge-network",
+         lambda k: _apply(k, k.shot(), look=_rewrite_look(k, "huge.look.safetensors", lambda m, t: m["net_cfg"].update(
+             width=256, stages=16, blocks=8))), 2, "expected shape"),
     Case("info-look-with-an-unknown-activation",
          lambda k: ["info", _rewrite_look(k, "act.look.safetensors", lambda m, t: m["net_cfg"].update(act="evil"))],
          2, "unknown activation"),

@@ -17,15 +17,13 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line_error, make_look
 from typer.testing import CliRunner
 
+from corpus.cases import CASES, MANIFEST_NAME, Kit
 from hrstyle.cli import app
 from hrstyle.look.file import save_look
 from hrstyle.render.manifest import MANIFEST_LOCK_NAME
-
-from conftest import assert_one_line_error
-from corpus.cases import CASES, MANIFEST_NAME, Kit
-from test_render import make_look
 
 runner = CliRunner()
 

@@ -1,12 +1,11 @@
 import numpy as np
 import pytest
+import torch
 from skimage import data
 
 from hrstyle.errors import InputError, ShapeError
-import torch
-
-from hrstyle.grade.temporal import CoefficientSmoother, compute_flow, occlusion_mask, warp, warp_tensor
 from hrstyle.grade.config import SmoothCfg
+from hrstyle.grade.temporal import CoefficientSmoother, compute_flow, occlusion_mask, warp, warp_tensor
 
 SHIFT = (3, 2)  # (dx, dy) of the scene between the two frames, in pixels
 MARGIN = 24

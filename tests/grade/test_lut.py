@@ -9,24 +9,29 @@ from pathlib import Path
 import PyOpenColorIO as ocio
 import pytest
 import torch
+from helpers import (
+    MANIFEST_NAME,
+    SAMPLES,
+    assert_one_line_error,
+    make_look,
+    manifest,
+    sample_pixels,
+    visible_files,
+    write_sequence,
+)
 from typer.testing import CliRunner
 
-from hrstyle.grade import lut as lut_module
-from hrstyle.grade.bake import bake
-from hrstyle.grade.config import BakeCfg
 from hrstyle.cli import app
 from hrstyle.errors import InputError, LutFormatError, ShapeError
+from hrstyle.grade import lut as lut_module
+from hrstyle.grade.bake import bake
+from hrstyle.grade.config import INTERPOLATIONS, BakeCfg, RenderCfg
+from hrstyle.grade.cube import cube_text, read_cube, write_cube
+from hrstyle.grade.lut import Lut3D, apply_lut, lut_sha256
+from hrstyle.grade.lut_fit import fit_lut
 from hrstyle.io.stills import FrameSpec, read_image, write_image
 from hrstyle.io.tensors import to_tensor
 from hrstyle.look.file import save_look
-from hrstyle.grade.lut import Lut3D, apply_lut, lut_sha256
-from hrstyle.grade.config import INTERPOLATIONS
-from hrstyle.grade.cube import cube_text, read_cube, write_cube
-from hrstyle.grade.lut_fit import fit_lut
-from hrstyle.grade.config import RenderCfg
-
-from conftest import SAMPLES, assert_one_line_error
-from test_render import MANIFEST_NAME, make_look, manifest, sample_pixels, visible_files, write_sequence
 
 runner = CliRunner()
 

@@ -3,12 +3,11 @@
 import json
 
 import numpy as np
+from helpers import SAMPLES
 from typer.testing import CliRunner
 
 from hrstyle.cli import app
 from hrstyle.io.stills import FrameSpec, read_image, write_image
-
-from conftest import SAMPLES
 
 runner = CliRunner()
 

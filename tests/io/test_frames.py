@@ -9,8 +9,6 @@ import errno
 import json
 import os
 import shutil
-import struct
-import zlib
 from pathlib import Path
 
 import av
@@ -18,34 +16,17 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 import torch
+from helpers import oiio_write, palette_png, permissions_enforced
 
-from hrstyle.io import atomic, stills, video
 from hrstyle.errors import ImageReadError, InputError, OutputError, SequenceError, ShapeError
+from hrstyle.io import atomic, stills, video
 from hrstyle.io.sequence import FrameRef, format_frame_range, parse_frame_range
 from hrstyle.io.shot import open_shot, output_path_for
 from hrstyle.io.stills import FrameSpec, read_image, write_image
-from hrstyle.io.tensors import write_preview
-from hrstyle.io.tensors import to_pixels, to_tensor
+from hrstyle.io.tensors import to_pixels, to_tensor, write_preview
 from hrstyle.io.video import VideoWriter
 
-from conftest import permissions_enforced
-
 RNG = np.random.default_rng(1234)
-
-
-def oiio_write(path: Path, data: np.ndarray, fmt: str, **attributes) -> Path:
-    """Write ``data`` (H, W, C) with OpenImageIO directly, bypassing frames.py."""
-    height, width, nchannels = data.shape
-    spec = oiio.ImageSpec(width, height, nchannels, fmt)
-    for name, value in attributes.items():
-        if isinstance(value, tuple):
-            spec.attribute(name, *value)
-        else:
-            spec.attribute(name, value)
-    out = oiio.ImageOutput.create(str(path))
-    assert out.open(str(path), spec) and out.write_image(data), out.geterror()
-    out.close()
-    return path
 
 
 def oiio_read(path: Path, fmt: str) -> tuple[np.ndarray, oiio.ImageSpec]:
@@ -72,25 +53,6 @@ def write_frames(folder: Path, name: str, numbers, size=(12, 8)) -> list[Path]:
         data = np.full((size[1], size[0], 3), n % 256, np.uint8)
         paths.append(oiio_write(folder / name.format(n), data, "uint8"))
     return paths
-
-
-def palette_png(path: Path, index: np.ndarray, palette: np.ndarray) -> Path:
-    """An 8-bit palette PNG, written by hand: OpenImageIO cannot write one."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    height, width = index.shape
-    rows = b"".join(b"\x00" + row.tobytes() for row in index.astype(np.uint8))
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0))
-        + chunk(b"PLTE", palette.astype(np.uint8).tobytes())
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-    return path
 
 
 def write_clip(

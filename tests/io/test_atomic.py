@@ -12,9 +12,9 @@ import threading
 
 import pytest
 
+from hrstyle.errors import OutputError
 from hrstyle.io import atomic
 from hrstyle.io.atomic import check_room, locked, make_folder, remove_stale_temps, temp_path_for
-from hrstyle.errors import OutputError
 
 DEAD_PID = 999_999_999  # above any pid_max, so no process has it
 HOST = atomic._HOST

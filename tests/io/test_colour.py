@@ -2,8 +2,8 @@ import numpy as np
 import PyOpenColorIO as ocio
 import pytest
 
-from hrstyle.io.colour import WorkingEncoding, srgb_decode, srgb_encode, working_encoding
 from hrstyle.errors import InputError
+from hrstyle.io.colour import WorkingEncoding, srgb_decode, srgb_encode, working_encoding
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line_error, make_look, manifest, visible_files, write_sequence
 from typer.testing import CliRunner
 
 from hrstyle.cli import app
 from hrstyle.errors import InputError
-from hrstyle.render.farm import plan_chunks, ray_session, render_on_ray
-from hrstyle.render.config import FarmCfg
+from hrstyle.grade.config import RenderCfg, SmoothCfg
 from hrstyle.io.shot import open_shot
 from hrstyle.look.file import save_look
-from hrstyle.grade.config import RenderCfg
+from hrstyle.render.config import FarmCfg, OutputCfg
+from hrstyle.render.farm import plan_chunks, ray_session, render_on_ray
 from hrstyle.render.manifest import MANIFEST_NAME
 from hrstyle.render.run import RenderProgress, render_shot
-from hrstyle.grade.config import SmoothCfg
-from hrstyle.render.config import OutputCfg
-
-from conftest import assert_one_line_error
-from test_render import make_look, manifest, visible_files, write_sequence
 
 runner = CliRunner()
 TWO_WORKERS = FarmCfg(chunk=4, workers=2)

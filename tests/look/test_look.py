@@ -4,13 +4,14 @@ import struct
 
 import pytest
 import torch
+from helpers import Exploit
 from safetensors.torch import save_file
 
 from hrstyle.errors import LookFormatError
+from hrstyle.look.config import NetCfg
 from hrstyle.look.file import load_look, save_look
 from hrstyle.look.meta import FORMAT_VERSION, LookMeta, file_sha256
 from hrstyle.look.net import HRNet
-from hrstyle.look.config import NetCfg
 
 
 def _meta(net: HRNet, **kw) -> LookMeta:
@@ -84,14 +85,6 @@ def test_pickle_renamed_to_safetensors_is_refused_without_unpickling(tmp_path):
     with pytest.raises(LookFormatError, match="not a look file"):
         load_look(path)
     assert not marker.exists()
-
-
-class Exploit:
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
 
 
 def test_torch_checkpoint_is_refused(tmp_path, trained_net):

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import SAMPLES, assert_one_line_error
 from typer.testing import CliRunner
 
 import hrstyle.look.tune
@@ -18,8 +19,6 @@ from hrstyle.cli import app
 from hrstyle.io.stills import FrameSpec, read_image, write_image
 from hrstyle.look.file import load_look
 from hrstyle.look.meta import FORMAT_VERSION
-
-from conftest import SAMPLES, assert_one_line_error
 
 runner = CliRunner()
 QUICK = ["--steps", "2", "--size", "32", "--net", "hrnet-small"]

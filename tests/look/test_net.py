@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from hrstyle.errors import ShapeError
-from hrstyle.look.net import HRNet
 from hrstyle.look.config import NET_PRESETS, NetCfg
+from hrstyle.look.net import HRNet
 
 
 @pytest.mark.parametrize("size", [(8, 8), (37, 51), (64, 96), (101, 67)])

@@ -6,8 +6,17 @@ import torch.nn.functional as F
 from torchvision.models import vgg19
 
 from hrstyle.errors import InputError
-from hrstyle.look.perceptual import CONTENT_LAYER, LAYER_INDEX, VGGFeatures, content_loss, gram, make_targets, perceptual_loss, style_loss
 from hrstyle.look.config import STYLE_LAYERS
+from hrstyle.look.perceptual import (
+    CONTENT_LAYER,
+    LAYER_INDEX,
+    VGGFeatures,
+    content_loss,
+    gram,
+    make_targets,
+    perceptual_loss,
+    style_loss,
+)
 
 
 def _rel_gram_distance(vgg, x, y, layer):

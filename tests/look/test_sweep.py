@@ -6,23 +6,20 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from helpers import SAMPLES
 from typer.testing import CliRunner
 
 from hrstyle.cli import app
 from hrstyle.errors import InputError
-from hrstyle.io.stills import read_image
-from hrstyle.io.tensors import to_tensor
-from hrstyle.io.imaging import resize_long_side
-from hrstyle.look.file import load_look
-from hrstyle.look.config import STYLE_LAYERS
 from hrstyle.grade.config import RenderCfg
 from hrstyle.grade.steps import grade_batch
+from hrstyle.io.imaging import resize_long_side
+from hrstyle.io.stills import read_image
+from hrstyle.io.tensors import to_tensor
+from hrstyle.look.config import STYLE_LAYERS, SweepCfg, TuneCfg, parse_weights
+from hrstyle.look.file import load_look
 from hrstyle.look.sweep import run_sweep
-from hrstyle.look.config import SweepCfg, parse_weights
 from hrstyle.look.tune import tune_files
-from hrstyle.look.config import TuneCfg
-
-from conftest import SAMPLES
 
 runner = CliRunner()
 KEYFRAME, LOOK = SAMPLES / "keyframe.png", SAMPLES / "look.jpg"

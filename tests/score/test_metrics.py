@@ -7,10 +7,10 @@ import torch
 from skimage import data
 from skimage.metrics import structural_similarity
 
-from hrstyle.score import metrics
 from hrstyle.errors import InputError, SequenceError, ShapeError
 from hrstyle.io.tensors import to_tensor
 from hrstyle.look.config import STYLE_LAYERS
+from hrstyle.score import metrics
 
 # Global recolour with channel cross-talk: a grade a colour guided filter fits exactly.
 M = np.float32([[0.8, 0.1, 0.05], [0.05, 0.7, 0.1], [0.1, 0.05, 0.6]])

@@ -5,8 +5,8 @@ import torch
 from skimage import data
 
 from hrstyle.errors import InputError, ShapeError
-from hrstyle.io.tensors import to_tensor
 from hrstyle.grade.guided import apply_affine, box_filter, fit_affine, guided_upsample, upsample_affine
+from hrstyle.io.tensors import to_tensor
 
 # A global colour transform with cross-talk between channels, as a grade would have.
 M = torch.tensor([[0.8, 0.1, 0.05], [0.05, 0.7, 0.1], [0.1, 0.05, 0.6]])

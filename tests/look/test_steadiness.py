@@ -6,11 +6,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from hrstyle.look.net import HRNet
-from hrstyle.look.config import NET_PRESETS
 from hrstyle.grade.temporal import move, random_move
+from hrstyle.look.config import NET_PRESETS, TuneCfg
+from hrstyle.look.net import HRNet
 from hrstyle.look.tune import SteadinessTerm, prepare, tune
-from hrstyle.look.config import TuneCfg
 
 FAST = TuneCfg(steps=25, size=64, net="hrnet-small", steady_weight=0.0, judge_size=0)
 

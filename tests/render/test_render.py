@@ -1,14 +1,9 @@
-"""hrstyle.render: the grading steps, and whole shots through `render_shot`.
-
-Looks here are not tuned (that takes a VGG and minutes): `make_look` perturbs
-the zero-initialised head of a fresh HR-Net, which gives a spatially varying,
-content-dependent grade like a tuned look's; ``grade=0`` is the exact identity.
+"""hrstyle.render: whole shots through `render_shot`: formats, ranges, resume, refusals, interrupts, memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -20,173 +15,18 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 import pytest
-import torch
-from torch import nn
+from helpers import make_look, manifest, sample_pixels, visible_files, write_sequence
 
-from hrstyle.grade import steps
-from hrstyle.render import run as render
-from hrstyle.errors import DeviceMemoryError, ImageReadError, InputError, OutputError, ShapeError
+from hrstyle.errors import ImageReadError, OutputError, ShapeError
+from hrstyle.grade.config import RenderCfg
 from hrstyle.io.shot import open_shot
 from hrstyle.io.stills import FrameSpec, read_image, write_image
-from hrstyle.io.tensors import to_tensor
 from hrstyle.io.video import VideoWriter
-from hrstyle.io.imaging import resize
-from hrstyle.look.file import Look
-from hrstyle.look.meta import LookMeta
-from hrstyle.look.net import HRNet
-from hrstyle.look.config import NET_PRESETS
-from hrstyle.grade.config import RenderCfg
-from hrstyle.grade.steps import grade_batch, grade_frames, run_native_tiled, run_network, to_work_size
+from hrstyle.render import run as render
+from hrstyle.render.config import OutputCfg
 from hrstyle.render.manifest import MANIFEST_NAME
 from hrstyle.render.output import default_output_dir
 from hrstyle.render.run import render_shot
-from hrstyle.render.config import OutputCfg
-
-from conftest import SAMPLES
-
-
-def make_look(work_size: tuple[int, int] = (36, 64), grade: float = 0.002, seed: int = 0) -> Look:
-    """A look without tuning. ``grade`` is the spread of the head's weights; with
-    the head's bias (a warm/cool shift) it changes frames by about 25 dB PSNR."""
-    torch.manual_seed(seed)
-    net = HRNet(NET_PRESETS["hrnet-small"]).eval()
-    with torch.no_grad():
-        if grade:
-            net.head.weight.normal_(0, grade)
-            net.head.bias.copy_(torch.tensor([0.05, 0.0, -0.05]))
-    meta = LookMeta(net_cfg=net.cfg.to_dict(), tune_cfg={}, steps_done=0, work_size=list(work_size),
-                    vgg_weights="none", keyframe_sha256="", look_sha256="", final_losses={}, stopped="completed")
-    return Look(net.requires_grad_(False), meta, hashlib.sha256(f"{work_size}{grade}{seed}".encode()).hexdigest())
-
-
-def sample_pixels(number: int = 1001, step: int = 8) -> np.ndarray:
-    """A frame of the sample shot, subsampled: 120x68 at step 8."""
-    return read_image(SAMPLES / "shot" / f"shot.{number}.png").pixels[::step, ::step].copy()
-
-
-def write_sequence(folder: Path, name: str, numbers, spec: FrameSpec | None = None, step: int = 8) -> list[Path]:
-    """Sample-shot frames as ``folder / name.format(n)``, 8-bit PNG unless ``spec`` says otherwise."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, n in enumerate(numbers):
-        pixels = sample_pixels(1001 + i % 24, step)
-        h, w = pixels.shape[:2]
-        path = folder / name.format(n)
-        write_image(path, pixels, spec or FrameSpec(path.suffix.lstrip("."), "uint8", w, h, False))
-        paths.append(path)
-    return paths
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(1 / ((a - b) ** 2).mean()))
-
-
-def manifest(out_dir: Path) -> dict:
-    return json.loads((out_dir / MANIFEST_NAME).read_text())
-
-
-def visible_files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if not p.name.startswith(".")}
-
-
-# --- the grading steps ------------------------------------------------------------
-
-
-def test_guided_and_native_agree_on_a_frame_at_the_work_size():
-    look = make_look()
-    frame = to_tensor(sample_pixels(step=15))  # 64x36, the look's work size
-    native = grade_batch(look, frame, RenderCfg(native=True))
-    guided = grade_batch(look, frame, RenderCfg())
-    assert guided.shape == native.shape == frame.shape and guided.dtype == torch.float32
-    # The look moves pixels by 0.05 on average (24.5 dB); the guided fit is within
-    # a fifth of that (35.4 dB), the part of the change no local recolour can make.
-    assert (native - frame).abs().mean() > 0.04 and psnr(native, frame) < 26
-    assert (guided - native).abs().mean() < 0.012 and psnr(guided, native) > 34
-
-
-def test_the_carry_to_full_resolution_keeps_the_work_size_grade():
-    look = make_look()
-    full = to_tensor(sample_pixels(step=4))  # 240x135, about 4x the work size
-    work_in = to_work_size(full, look)
-    work = tuple(work_in.shape[-2:])
-    assert work == (36, 64)
-    work_out = run_network(look.net, work_in, RenderCfg())
-    out = steps.carry_to_full_res(full, work_in, work_out, RenderCfg())
-    assert out.shape == full.shape
-    assert psnr(resize(out, work), work_out) > 32
-    # Full-resolution detail is the input's: the high frequencies pass through.
-    detail = full - resize(resize(full, work), tuple(full.shape[-2:]))
-    out_detail = out - resize(resize(out, work), tuple(full.shape[-2:]))
-    assert torch.corrcoef(torch.stack([detail.flatten(), out_detail.flatten()]))[0, 1] > 0.9
-
-
-@pytest.mark.parametrize("native", [False, True])
-def test_an_identity_look_is_exactly_the_identity(native):
-    frame = to_tensor(sample_pixels(step=8))  # 120x68: two by two tiles for --native
-    out = grade_batch(make_look(grade=0), frame, RenderCfg(native=native, tile=64))
-    torch.testing.assert_close(out, frame, atol=1e-6, rtol=0)
-
-
-@pytest.mark.parametrize("pad", [0, 5])
-def test_native_tiles_blend_back_to_the_whole_frame(pad):
-    # A per-pixel network sees no context, so tiling may change nothing: this checks coverage and weights.
-    net = nn.Conv2d(3, 3, 1)
-    frame = torch.rand(2, 3, 37, 53)
-    tiled = run_native_tiled(net, frame, RenderCfg(native=True, tile=16, tile_pad=pad))
-    torch.testing.assert_close(tiled, net(frame).detach(), atol=1e-6, rtol=0)
-
-
-def test_batches_grade_like_single_frames():
-    look = make_look()
-    frames = torch.cat([to_tensor(sample_pixels(n, step=8)) for n in (1001, 1010)])
-    both = grade_batch(look, frames, RenderCfg())
-    one = grade_batch(look, frames[1:], RenderCfg())
-    torch.testing.assert_close(both[1:], one, atol=1e-5, rtol=0)
-
-
-def test_cuda_out_of_memory_halves_the_batch(monkeypatch):
-    sizes = []
-
-    def grade(look, frames, cfg, smoother=None, links=()):
-        sizes.append(len(frames))
-        if len(frames) > 1:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-        return frames + 1
-
-    monkeypatch.setattr(steps, "grade_batch", grade)
-    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
-    frames = torch.rand(3, 3, 8, 8)
-    out, batch_size = grade_frames(None, frames, RenderCfg(), batch_size=4)
-    assert batch_size == 1 and sizes == [3, 2, 1, 1, 1]
-    torch.testing.assert_close(out, frames + 1)
-
-    def always_out_of_memory(look, frames, cfg, smoother=None, links=()):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-
-    monkeypatch.setattr(steps, "grade_batch", always_out_of_memory)
-    with pytest.raises(DeviceMemoryError, match="smaller --tile \\(now 256\\)"):
-        grade_frames(None, frames, RenderCfg(native=True, tile=256), batch_size=1)
-
-
-@pytest.mark.parametrize(
-    "kwargs, fragment",
-    [
-        ({"batch_size": 0}, "batch size"),
-        ({"tile": 5}, "tile"),
-        ({"tile_pad": -1}, "tile padding"),
-        ({"radius": 0}, "radius"),
-        ({"eps": 0.0}, "eps"),
-        ({"precision": "fp8"}, "precision"),
-    ],
-)
-def test_render_cfg_checks_its_values(kwargs, fragment):
-    with pytest.raises(InputError, match=fragment):
-        RenderCfg(**kwargs)
-
-
-def test_half_precision_is_refused_on_the_cpu():
-    with pytest.raises(InputError, match="half precision is for a GPU"):
-        steps.prepare_look(make_look(), RenderCfg(device="cpu", precision="bf16"))
 
 
 def test_default_output_dir(tmp_path):
@@ -196,9 +36,6 @@ def test_default_output_dir(tmp_path):
     assert default_output_dir(tmp_path / "plates" / "shot.%04d.exr", look) == tmp_path / "plates" / "shot_teal"
     assert default_output_dir(tmp_path / "plates" / "%04d.exr", look) == tmp_path / "plates" / "plates_teal"
     assert default_output_dir(tmp_path / "clip.mov", Path("warm.safetensors")) == tmp_path / "clip_warm"
-
-
-# --- whole shots: formats -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -274,9 +111,6 @@ def test_video_in_and_out_keeps_frame_count_and_rate(tmp_path):
 
     frames = render_shot(open_shot(clip, "1-3"), look, tmp_path / "seq", output=OutputCfg(ext="png"))
     assert [p.name for p in frames.outputs] == ["clip.0001.png", "clip.0002.png", "clip.0003.png"]
-
-
-# --- whole shots: safety and resume ----------------------------------------------------
 
 
 def test_refuses_to_write_into_the_input(tmp_path):
@@ -413,8 +247,8 @@ def test_a_4k_frame_renders_in_bounded_memory(tmp_path):
     out.close()
     script = textwrap.dedent(f"""
         import resource, sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_render import make_look
+        sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+        from helpers import make_look
         from hrstyle.io.shot import open_shot
         from hrstyle.render.run import render_shot
         shot, look = open_shot({str(tmp_path / "uhd.tif")!r}), make_look(work_size=(72, 128))

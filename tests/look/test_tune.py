@@ -2,20 +2,18 @@ from dataclasses import replace
 
 import pytest
 import torch
+from helpers import SAMPLES, load_small
 
-from hrstyle.score import metrics
 from hrstyle.errors import ShapeError, TuneError
-from hrstyle.io.stills import read_image
-from hrstyle.io.tensors import to_pixels, to_tensor
-from hrstyle.look.net import HRNet
-from hrstyle.look.config import NET_PRESETS
-from hrstyle.look.perceptual import make_targets
 from hrstyle.grade.config import RenderCfg
 from hrstyle.grade.steps import carry_to_full_res
+from hrstyle.io.stills import read_image
+from hrstyle.io.tensors import to_pixels, to_tensor
+from hrstyle.look.config import NET_PRESETS, TuneCfg
+from hrstyle.look.net import HRNet
+from hrstyle.look.perceptual import make_targets
 from hrstyle.look.tune import judged_output, lr_factor, prepare, tune
-from hrstyle.look.config import TuneCfg
-
-from conftest import SAMPLES, load_small
+from hrstyle.score import metrics
 
 FAST = TuneCfg(steps=12, size=64, net="hrnet-small", judge_size=0, warmup=3)  # the loop's mechanics, judged at the work size
 
@@ -160,7 +158,7 @@ def test_photoreal_guard_keeps_structure_and_realism(vgg):
         return (metrics.style_gap(content, graded, look).value, metrics.structure_ssim(content, graded),
                 metrics.affine_residual(content, graded))
 
-    (gap_off, structure_off, residual_off), (gap_on, structure_on, residual_on) = scores(0, 0), scores(1.0, 0.5)
+    (_, structure_off, residual_off), (gap_on, structure_on, residual_on) = scores(0, 0), scores(1.0, 0.5)
     assert structure_on > structure_off + 0.02
     assert residual_on < residual_off - 0.005
     assert gap_on < 0.9  # the look still moves

@@ -4,10 +4,9 @@ import pytest
 import torch
 
 from hrstyle.look.colour_match import mkl_transfer
+from hrstyle.look.config import STYLE_LAYERS, TuneCfg
 from hrstyle.look.perceptual import perceptual_loss
-from hrstyle.look.config import STYLE_LAYERS
 from hrstyle.look.tune import initial_net, prepare, tune, tune_targets
-from hrstyle.look.config import TuneCfg
 
 
 def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,15 +1,13 @@
 """Temporal smoothing inside a render: it damps flicker, and chunks stitch exactly."""
 
 import pytest
+from helpers import make_look, visible_files, write_sequence
 
 from hrstyle.errors import InputError
+from hrstyle.grade.config import RenderCfg, SmoothCfg
 from hrstyle.io.shot import open_shot
-from hrstyle.score.metrics import temporal_ratio
-from hrstyle.grade.config import RenderCfg
 from hrstyle.render.run import render_shot
-from hrstyle.grade.config import SmoothCfg
-
-from test_render import make_look, visible_files, write_sequence
+from hrstyle.score.metrics import temporal_ratio
 
 SMOOTH = RenderCfg(smooth=SmoothCfg(strength=0.5))
 

@@ -12,15 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import MANIFEST_NAME, assert_one_line_error, make_look, manifest, visible_files, write_sequence
 from typer.testing import CliRunner
 
-from hrstyle.cli import app as cli
 from hrstyle.cli import app
 from hrstyle.look.file import save_look
+from hrstyle.render import run as render_run
 from hrstyle.render.manifest import MANIFEST_LOCK_NAME
-
-from conftest import assert_one_line_error
-from test_render import MANIFEST_NAME, make_look, manifest, visible_files, write_sequence
 
 runner = CliRunner()
 
@@ -108,7 +106,7 @@ def test_ctrl_c_exits_130_with_a_hint_to_resume(tmp_path, plates, look_file, mon
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "render_shot", interrupted)
+    monkeypatch.setattr(render_run, "render_shot", interrupted)
     assert_one_line_error(_apply(plates, "--look", look_file, "-o", tmp_path / "out"), 130, "run the same command")
 
 
