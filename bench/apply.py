@@ -33,38 +33,45 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 import torch
-from torch import Tensor, nn
-
 from common import Table, device_name, peak_rss_mb, sync, timed, write_results
+from torch import Tensor, nn
+from tune import Gatys
+
+import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
+from hrstyle.grade.config import RenderCfg
+from hrstyle.grade.steps import (
+    _tile_spans,
+    apply_grade,
+    fit_grade,
+    grade_batch,
+    prepare_look,
+    run_network,
+    to_work_size,
+)
 from hrstyle.io.colour import working_encoding
+from hrstyle.io.imaging import long_side_size, resize
 from hrstyle.io.shot import open_shot
 from hrstyle.io.stills import FrameSpec, read_image, write_image
 from hrstyle.io.tensors import to_pixels, to_tensor
-from hrstyle.io.imaging import long_side_size, resize
+from hrstyle.look.config import NET_PRESETS, TuneCfg
 from hrstyle.look.file import Look, load_look, save_look
 from hrstyle.look.meta import LookMeta, file_sha256
 from hrstyle.look.net import HRNet
-from hrstyle.look.config import NET_PRESETS
 from hrstyle.look.perceptual import VGGFeatures, make_targets
-from hrstyle.grade.config import RenderCfg
-from hrstyle.grade.steps import _tile_spans, apply_grade, fit_grade, grade_batch, prepare_look, run_network, to_work_size
-from hrstyle.render.run import render_shot
 from hrstyle.look.tune import prepare
-from hrstyle.look.config import TuneCfg
 from hrstyle.render.config import OutputCfg
-from tune import Gatys
+from hrstyle.render.run import render_shot
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYFRAME, LOOK = ROOT / "sample_frames/keyframe.png", ROOT / "sample_frames/look.jpg"
-TARGET_FPS_1080 = 3.0        # guided, 2 CPU cores (issue 3, item 8)
-TARGET_NATIVE_RATIO = 30.0   # guided at least this much faster than --native at 1080p
-TARGET_RSS_DRIFT = 0.05      # peak RSS from the small to the large shot
+TARGET_FPS_1080 = 3.0  # guided, 2 CPU cores (issue 3, item 8)
+TARGET_NATIVE_RATIO = 30.0  # guided at least this much faster than --native at 1080p
+TARGET_RSS_DRIFT = 0.05  # peak RSS from the small to the large shot
 TARGET_8K_BYTES = 4e9
-TARGET_GPU_FPS_4K = 200.0    # bf16, no disk I/O
-GATYS_LR = 0.01              # as bench/quality.py
-RSS_FRAME_HW = (270, 480)    # small enough for 200 frames in a minute, above HRNet's minimum many times over
+TARGET_GPU_FPS_4K = 200.0  # bf16, no disk I/O
+GATYS_LR = 0.01  # as bench/quality.py
+RSS_FRAME_HW = (270, 480)  # small enough for 200 frames in a minute, above HRNet's minimum many times over
 NATIVE_CPU_REPEAT_MAX = 1080  # on the CPU, --native frames taller than this are timed once (~30 s each)
 GPU_SIZE, GPU_BATCHES, GPU_REPEATS = 2160, (1, 2, 4, 8), 20  # GPU calls take milliseconds: samples are cheap
 CPU = RenderCfg(device="cpu")  # the targets are for 2 CPU cores; the GPU has its own table
@@ -84,10 +91,19 @@ def make_look(path: Path, keyframe: Tensor) -> Look:
     torch.manual_seed(cfg.seed)
     net = HRNet(NET_PRESETS[cfg.net]).eval().requires_grad_(False)
     nn.init.normal_(net.head.weight, std=1e-3)  # the zero-initialised head would make every grade the identity
-    meta = LookMeta(net_cfg=net.cfg.to_dict(), tune_cfg=cfg.to_dict(), steps_done=0,
-                    work_size=list(long_side_size(*keyframe.shape[-2:], cfg.size)), vgg_weights="none (untuned)",
-                    keyframe_sha256=file_sha256(KEYFRAME), look_sha256=file_sha256(LOOK), final_losses={},
-                    stopped="completed", keyframe_name=KEYFRAME.name, look_name=LOOK.name)
+    meta = LookMeta(
+        net_cfg=net.cfg.to_dict(),
+        tune_cfg=cfg.to_dict(),
+        steps_done=0,
+        work_size=list(long_side_size(*keyframe.shape[-2:], cfg.size)),
+        vgg_weights="none (untuned)",
+        keyframe_sha256=file_sha256(KEYFRAME),
+        look_sha256=file_sha256(LOOK),
+        final_losses={},
+        stopped="completed",
+        keyframe_name=KEYFRAME.name,
+        look_name=LOOK.name,
+    )
     return Look(net, meta, save_look(path, net, meta))
 
 
@@ -175,8 +191,20 @@ def gatys_job(keyframe: Tensor, look_image: Tensor, samples: Samples) -> Job:
     return Job(run, warmup=gatys.step)
 
 
-STAGES = ("decode PNG", "to tensor", "resize to work size", "network", "fit_grade", "apply_grade", "to pixels",
-          "encode PNG", "decode EXR half", "linear → working", "working → linear", "encode EXR half")
+STAGES = (
+    "decode PNG",
+    "to tensor",
+    "resize to work size",
+    "network",
+    "fit_grade",
+    "apply_grade",
+    "to pixels",
+    "encode PNG",
+    "decode EXR half",
+    "linear → working",
+    "working → linear",
+    "encode EXR half",
+)
 PNG_PATH, GRADING = STAGES[:8], STAGES[2:6]  # a PNG frame's whole way through a render; what grade_batch does
 
 
@@ -273,13 +301,28 @@ def child_main(args: argparse.Namespace) -> int:
         with timed(seconds):
             grade_batch(prepare_look(look, CPU), frame, CPU)
         result = {"width": frame.shape[-1], "height": frame.shape[-2]}
-    print(json.dumps({**result, "seconds": seconds[0], "rss_before_mib": before, "peak_rss_mib": own_peak_rss_mib(),
-                      "ru_maxrss_mib": peak_rss_mb()}))
+    print(
+        json.dumps(
+            {
+                **result,
+                "seconds": seconds[0],
+                "rss_before_mib": before,
+                "peak_rss_mib": own_peak_rss_mib(),
+                "ru_maxrss_mib": peak_rss_mb(),
+            }
+        )
+    )
     return 0
 
 
-def gpu_figures(look: Look, keyframe: Tensor, device: torch.device, height: int = GPU_SIZE,
-                batches: tuple[int, ...] = GPU_BATCHES, repeats: int = GPU_REPEATS) -> list[dict[str, Any]]:
+def gpu_figures(
+    look: Look,
+    keyframe: Tensor,
+    device: torch.device,
+    height: int = GPU_SIZE,
+    batches: tuple[int, ...] = GPU_BATCHES,
+    repeats: int = GPU_REPEATS,
+) -> list[dict[str, Any]]:
     """fps of guided `grade_batch` at ``height`` per precision and batch size, frames already on ``device``;
     also with the graded frames copied back to the host, as `render_shot` does before encoding."""
     precisions = ["fp32"]
@@ -312,10 +355,19 @@ def gpu_figures(look: Look, keyframe: Tensor, device: torch.device, height: int 
         for batch in batches:
             on_device = statistics.median(samples[precision, batch, False])
             to_host = statistics.median(samples[precision, batch, True])
-            rows.append({"device_name": device_name(device), "size": f"{frames.shape[-1]}×{frames.shape[-2]}",
-                         "precision": precision, "batch": batch, "fps": batch / on_device,
-                         "fps_to_host": batch / to_host, "peak_mib": peak_mib.get((precision, batch)),
-                         "s": samples[precision, batch, False], "s_to_host": samples[precision, batch, True]})
+            rows.append(
+                {
+                    "device_name": device_name(device),
+                    "size": f"{frames.shape[-1]}×{frames.shape[-2]}",
+                    "precision": precision,
+                    "batch": batch,
+                    "fps": batch / on_device,
+                    "fps_to_host": batch / to_host,
+                    "peak_mib": peak_mib.get((precision, batch)),
+                    "s": samples[precision, batch, False],
+                    "s_to_host": samples[precision, batch, True],
+                }
+            )
     return rows
 
 
@@ -327,8 +379,15 @@ def _median(samples: Samples, name: str) -> float:
     return statistics.median(samples[name])
 
 
-def report(args: argparse.Namespace, sizes: list[int], look: Look, samples: Samples, rss: list[dict[str, Any]],
-           huge: dict[str, Any], gpu: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Table], list[str]]:
+def report(
+    args: argparse.Namespace,
+    sizes: list[int],
+    look: Look,
+    samples: Samples,
+    rss: list[dict[str, Any]],
+    huge: dict[str, Any],
+    gpu: list[dict[str, Any]],
+) -> tuple[dict[str, Any], list[Table], list[str]]:
     """The figures as JSON data, tables and notes."""
     work_hw = tuple(look.meta.work_size)
     gatys_s = _median(samples, "gatys setup") + args.gatys_steps * _median(samples, "gatys step")
@@ -336,16 +395,25 @@ def report(args: argparse.Namespace, sizes: list[int], look: Look, samples: Samp
     for size in sizes:
         width = size * 16 // 9
         guided, native = _median(samples, f"guided {size}"), _median(samples, f"native {size}")
-        speed.append({
-            "size": f"{width}×{size}", "height": size, "guided_s": guided, "native_s": native,
-            "guided_fps": 1 / guided, "native_fps": 1 / native, "native_frames": len(samples[f"native {size}"]),
-            "native_over_guided": native / guided, "gatys_over_guided": gatys_s / guided,
-            "net_px_ratio": native_network_pixels(size, width, CPU) / (work_hw[0] * work_hw[1]),
-        })
+        speed.append(
+            {
+                "size": f"{width}×{size}",
+                "height": size,
+                "guided_s": guided,
+                "native_s": native,
+                "guided_fps": 1 / guided,
+                "native_fps": 1 / native,
+                "native_frames": len(samples[f"native {size}"]),
+                "native_over_guided": native / guided,
+                "gatys_over_guided": gatys_s / guided,
+                "net_px_ratio": native_network_pixels(size, width, CPU) / (work_hw[0] * work_hw[1]),
+            }
+        )
     by_height = {row["height"]: row for row in speed}
     stage_ms = {stage: 1000 * _median(samples, stage) for stage in STAGES}
-    renders = {fmt.removeprefix("render "): statistics.median(v) for fmt, v in samples.items()
-               if fmt.startswith("render ")}
+    renders = {
+        fmt.removeprefix("render "): statistics.median(v) for fmt, v in samples.items() if fmt.startswith("render ")
+    }
     io_ref = by_height.get(args.io_size)
     small, large = rss
     rss_ratio = large["peak_rss_mib"] / small["peak_rss_mib"]
@@ -354,58 +422,131 @@ def report(args: argparse.Namespace, sizes: list[int], look: Look, samples: Samp
     targets = []
     if 1080 in by_height:
         row = by_height[1080]
-        targets += [("guided 1080p ≥ 3 fps (CPU)", f"{row['guided_fps']:.2f} fps",
-                     row["guided_fps"] >= TARGET_FPS_1080),
-                    ("guided ≥ 30× faster than --native at 1080p", f"{row['native_over_guided']:.1f}×",
-                     row["native_over_guided"] >= TARGET_NATIVE_RATIO)]
-    targets += [(f"peak RSS {args.frames_small} → {args.frames_large} frames within ±5%",
-                 f"{rss_ratio:.3f}× ({rss_ratio - 1:+.1%})", abs(rss_ratio - 1) <= TARGET_RSS_DRIFT),
-                (f"{huge['width']}×{huge['height']} frame ≤ 4 GB", f"{huge_bytes / 1e9:.2f} GB",
-                 huge_bytes <= TARGET_8K_BYTES)]
+        targets += [
+            ("guided 1080p ≥ 3 fps (CPU)", f"{row['guided_fps']:.2f} fps", row["guided_fps"] >= TARGET_FPS_1080),
+            (
+                "guided ≥ 30× faster than --native at 1080p",
+                f"{row['native_over_guided']:.1f}×",
+                row["native_over_guided"] >= TARGET_NATIVE_RATIO,
+            ),
+        ]
+    targets += [
+        (
+            f"peak RSS {args.frames_small} → {args.frames_large} frames within ±5%",
+            f"{rss_ratio:.3f}× ({rss_ratio - 1:+.1%})",
+            abs(rss_ratio - 1) <= TARGET_RSS_DRIFT,
+        ),
+        (f"{huge['width']}×{huge['height']} frame ≤ 4 GB", f"{huge_bytes / 1e9:.2f} GB", huge_bytes <= TARGET_8K_BYTES),
+    ]
     best_half = max((r for r in gpu if r["precision"] != "fp32"), key=lambda r: r["fps"], default=None)
     if best_half is not None:
-        targets.append((f"GPU 4K ≥ {TARGET_GPU_FPS_4K:g} fps with {best_half['precision']} "
-                        f"(best batch: {best_half['batch']})", f"{best_half['fps']:.0f} fps",
-                        best_half["fps"] >= TARGET_GPU_FPS_4K))
+        targets.append(
+            (
+                f"GPU 4K ≥ {TARGET_GPU_FPS_4K:g} fps with {best_half['precision']} (best batch: {best_half['batch']})",
+                f"{best_half['fps']:.0f} fps",
+                best_half["fps"] >= TARGET_GPU_FPS_4K,
+            )
+        )
 
     tables = [
-        Table(f"Grading, frames in memory (grade_batch, CPU, batch 1; medians of {args.repeats} interleaved rounds)",
-              ["frame", "guided s/frame", "guided fps", "--native s/frame", "--native fps", "native frames timed",
-               "native/guided", "Gatys/guided", "network px native/guided"],
-              [[r["size"], r["guided_s"], r["guided_fps"], r["native_s"], r["native_fps"], r["native_frames"],
-                r["native_over_guided"], r["gatys_over_guided"], r["net_px_ratio"]] for r in speed]),
+        Table(
+            f"Grading, frames in memory (grade_batch, CPU, batch 1; medians of {args.repeats} interleaved rounds)",
+            [
+                "frame",
+                "guided s/frame",
+                "guided fps",
+                "--native s/frame",
+                "--native fps",
+                "native frames timed",
+                "native/guided",
+                "Gatys/guided",
+                "network px native/guided",
+            ],
+            [
+                [
+                    r["size"],
+                    r["guided_s"],
+                    r["guided_fps"],
+                    r["native_s"],
+                    r["native_fps"],
+                    r["native_frames"],
+                    r["native_over_guided"],
+                    r["gatys_over_guided"],
+                    r["net_px_ratio"],
+                ]
+                for r in speed
+            ],
+        ),
         Table("Targets", ["target", "measured", "verdict"], [(t, m, _verdict(ok)) for t, m, ok in targets]),
-        Table(f"Where a {args.io_size * 16 // 9}×{args.io_size} frame's time goes (one frame, each step alone; ms, "
-              "medians)", ["step", "ms", "share of PNG in → PNG out"],
-              [[stage, stage_ms[stage], f"{stage_ms[stage] / sum(stage_ms[s] for s in PNG_PATH):.0%}"
-                if stage in PNG_PATH else ""] for stage in STAGES]),
-        Table(f"End to end: render_shot at {args.io_size}p, {args.io_frames} frames per run (medians)",
-              ["format (in and out)", "s/frame", "fps", "vs grading alone"],
-              [[fmt, s, 1 / s, f"{s / io_ref['guided_s']:.2f}× the time" if io_ref else "n/a"]
-               for fmt, s in renders.items()]),
-        Table(f"Per-frame Gatys at the work size ({work_hw[1]}×{work_hw[0]})",
-              ["steps timed", "setup s (VGG targets)", "s/step", f"s/frame at {args.gatys_steps} steps"],
-              [[len(samples["gatys step"]), _median(samples, "gatys setup"), _median(samples, "gatys step"),
-                gatys_s]]),
-        Table("Peak RSS, each case in a fresh process (VmHWM)",
-              ["case", "peak after imports + look (MiB)", "peak RSS (MiB)", "seconds", "fps"],
-              [[f"render_shot, {r['frames']} frames {RSS_FRAME_HW[1]}×{RSS_FRAME_HW[0]} PNG", r["rss_before_mib"],
-                r["peak_rss_mib"], r["seconds"], r["frames"] / r["seconds"]] for r in rss]
-              + [[f"grade_batch, one {huge['width']}×{huge['height']} frame", huge["rss_before_mib"],
-                  huge["peak_rss_mib"], huge["seconds"], 1 / huge["seconds"]]]),
+        Table(
+            f"Where a {args.io_size * 16 // 9}×{args.io_size} frame's time goes (one frame, each step alone; ms, "
+            "medians)",
+            ["step", "ms", "share of PNG in → PNG out"],
+            [
+                [
+                    stage,
+                    stage_ms[stage],
+                    f"{stage_ms[stage] / sum(stage_ms[s] for s in PNG_PATH):.0%}" if stage in PNG_PATH else "",
+                ]
+                for stage in STAGES
+            ],
+        ),
+        Table(
+            f"End to end: render_shot at {args.io_size}p, {args.io_frames} frames per run (medians)",
+            ["format (in and out)", "s/frame", "fps", "vs grading alone"],
+            [
+                [fmt, s, 1 / s, f"{s / io_ref['guided_s']:.2f}× the time" if io_ref else "n/a"]
+                for fmt, s in renders.items()
+            ],
+        ),
+        Table(
+            f"Per-frame Gatys at the work size ({work_hw[1]}×{work_hw[0]})",
+            ["steps timed", "setup s (VGG targets)", "s/step", f"s/frame at {args.gatys_steps} steps"],
+            [[len(samples["gatys step"]), _median(samples, "gatys setup"), _median(samples, "gatys step"), gatys_s]],
+        ),
+        Table(
+            "Peak RSS, each case in a fresh process (VmHWM)",
+            ["case", "peak after imports + look (MiB)", "peak RSS (MiB)", "seconds", "fps"],
+            [
+                [
+                    f"render_shot, {r['frames']} frames {RSS_FRAME_HW[1]}×{RSS_FRAME_HW[0]} PNG",
+                    r["rss_before_mib"],
+                    r["peak_rss_mib"],
+                    r["seconds"],
+                    r["frames"] / r["seconds"],
+                ]
+                for r in rss
+            ]
+            + [
+                [
+                    f"grade_batch, one {huge['width']}×{huge['height']} frame",
+                    huge["rss_before_mib"],
+                    huge["peak_rss_mib"],
+                    huge["seconds"],
+                    1 / huge["seconds"],
+                ]
+            ],
+        ),
     ]
     if gpu:
-        tables.append(Table(f"GPU: guided at {gpu[0]['size']}, frames on the device ({gpu[0]['device_name']})",
-                            ["precision", "batch", "fps", "fps incl. copy to host", "peak GPU MiB"],
-                            [[r["precision"], r["batch"], r["fps"], r["fps_to_host"], r["peak_mib"]] for r in gpu]))
+        tables.append(
+            Table(
+                f"GPU: guided at {gpu[0]['size']}, frames on the device ({gpu[0]['device_name']})",
+                ["precision", "batch", "fps", "fps incl. copy to host", "peak GPU MiB"],
+                [[r["precision"], r["batch"], r["fps"], r["fps_to_host"], r["peak_mib"]] for r in gpu],
+            )
+        )
 
     notes = [
         f"Look: an untuned HR-Net at work size {work_hw[1]}×{work_hw[0]} (speed and memory do not depend on the "
         "weights). Frames: sample_frames/keyframe.png resized to each size. Guided, native, one Gatys step, the "
         f"step breakdown and the end-to-end renders run in turn in each of {args.repeats} rounds after one "
         "untimed pass of each (no untimed native pass: a native frame is seconds of convolutions)."
-        + "".join(f" --native at {r['size']} is very slow on the CPU: one frame timed, {r['native_s']:.0f} s."
-                  for r in speed if r["height"] > NATIVE_CPU_REPEAT_MAX),
+        + "".join(
+            f" --native at {r['size']} is very slow on the CPU: one frame timed, {r['native_s']:.0f} s."
+            for r in speed
+            if r["height"] > NATIVE_CPU_REPEAT_MAX
+        ),
         f"Gatys: Adam on the pixels (lr {GATYS_LR:g}) with the tune's VGG, targets and loss at "
         f"{work_hw[1]}×{work_hw[0]}, {len(samples['gatys step'])} steps timed and extrapolated to "
         f"{args.gatys_steps} (bench/quality.py's default --steps; that bench runs it at 256 px): {gatys_s:.0f} s "
@@ -421,7 +562,8 @@ def report(args: argparse.Namespace, sizes: list[int], look: Look, samples: Samp
             f"full-size apply free, the ratio could not pass ~{row['net_px_ratio']:.0f}×; they are not (see the "
             f"breakdown: network {net_ms:.0f} ms of {sum(stage_ms[s] for s in GRADING):.0f} ms grading), so "
             f"{row['native_over_guided']:.1f}× is measured. 30× would need a smaller work size or a network "
-            "cheaper per pixel; the work size is the look's tuned size by design.")
+            "cheaper per pixel; the work size is the look's tuned size by design."
+        )
     frame_mib = huge["width"] * huge["height"] * 12 / 2**20
     notes.append(
         "RSS: each case is a fresh process (this file's --child; guided, batch 1, CPU), and its peak is VmHWM "
@@ -430,14 +572,25 @@ def report(args: argparse.Namespace, sizes: list[int], look: Look, samples: Samp
         "not its own. 'After imports + look': torch, hrstyle, the look and the keyframe loaded. The "
         f"{huge['width']}×{huge['height']} row is grade_batch alone: its float32 frame ({frame_mib:.0f} MiB) is "
         "made after that figure; a render would also hold the decoded pixels and the pixels being encoded, "
-        f"about {frame_mib:.0f} MiB each.")
+        f"about {frame_mib:.0f} MiB each."
+    )
     if not gpu:
         notes.append("No GPU here (torch.cuda.is_available() is False): GPU figures skipped.")
-    data = {"args": {k: v for k, v in vars(args).items() if v is not None}, "work_size": list(work_hw),
-            "speed": speed, "stages_ms": stage_ms, "render_s_per_frame": renders, "gatys_s_per_frame": gatys_s,
-            "rss": rss, "rss_ratio": rss_ratio, "huge": huge, "gpu": gpu,
-            "targets": [{"target": t, "measured": m, "pass": ok} for t, m, ok in targets],
-            "samples": samples, "peak_rss_mb": peak_rss_mb()}
+    data = {
+        "args": {k: v for k, v in vars(args).items() if v is not None},
+        "work_size": list(work_hw),
+        "speed": speed,
+        "stages_ms": stage_ms,
+        "render_s_per_frame": renders,
+        "gatys_s_per_frame": gatys_s,
+        "rss": rss,
+        "rss_ratio": rss_ratio,
+        "huge": huge,
+        "gpu": gpu,
+        "targets": [{"target": t, "measured": m, "pass": ok} for t, m, ok in targets],
+        "samples": samples,
+        "peak_rss_mb": peak_rss_mb(),
+    }
     return data, tables, notes
 
 
@@ -450,13 +603,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames-large", type=int, default=200, help="frames of the large RSS run")
     parser.add_argument("--io-size", type=int, default=1080, help="frame height of the end-to-end renders")
     parser.add_argument("--io-frames", type=int, default=4, help="frames per end-to-end render")
-    parser.add_argument("--gatys-steps", type=int, default=150,
-                        help="steps a per-frame Gatys run takes, to extrapolate to (bench/quality.py's --steps)")
+    parser.add_argument(
+        "--gatys-steps",
+        type=int,
+        default=150,
+        help="steps a per-frame Gatys run takes, to extrapolate to (bench/quality.py's --steps)",
+    )
     parser.add_argument("--huge", type=int, default=4320, help="frame height of the fresh-process memory check")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--out", default=str(ROOT / "bench/results"), help="results folder")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run, ~2-3 min: fewer sizes, rounds and frames (explicit options still apply)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run, ~2-3 min: fewer sizes, rounds and frames (explicit options still apply)",
+    )
     for hidden in ("--child", "--shot", "--look"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     parser.add_argument("--frames", type=int, help=argparse.SUPPRESS)
@@ -468,8 +628,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return child_main(args)
     sizes = sorted(int(s) for s in args.sizes.split(",") if s.strip().isdigit())
-    if not sizes or min(args.repeats, args.frames_small, args.io_frames, args.gatys_steps, args.threads) < 1 \
-            or args.frames_large < args.frames_small:
+    if (
+        not sizes
+        or min(args.repeats, args.frames_small, args.io_frames, args.gatys_steps, args.threads) < 1
+        or args.frames_large < args.frames_small
+    ):
         parser.error("expected --sizes like 540,1080, counts >= 1 and --frames-large >= --frames-small")
 
     keyframe, look_image = (to_tensor(read_image(p).pixels) for p in (KEYFRAME, LOOK))
@@ -478,20 +641,28 @@ def main(argv: list[str] | None = None) -> int:
         look_path = work / "bench.look.safetensors"
         look = make_look(look_path, keyframe)
         io_frame = frame_at(keyframe, args.io_size)
-        shots = {"PNG 8-bit": write_sequence(work / "png", io_frame, args.io_frames, "png", "uint8"),
-                 "EXR half": write_sequence(work / "exr", io_frame, args.io_frames, "exr", "half")}
+        shots = {
+            "PNG 8-bit": write_sequence(work / "png", io_frame, args.io_frames, "png", "uint8"),
+            "EXR half": write_sequence(work / "exr", io_frame, args.io_frames, "exr", "half"),
+        }
         samples: Samples = {}
         print("setting up...", file=sys.stderr, flush=True)
-        jobs = [*grading_jobs(look, keyframe, sizes, samples), gatys_job(keyframe, look_image, samples),
-                stage_job(look, shots["PNG 8-bit"] / "shot.1001.png", shots["EXR half"] / "shot.1001.exr", work,
-                          samples),
-                render_job(look, shots, work, samples)]
+        jobs = [
+            *grading_jobs(look, keyframe, sizes, samples),
+            gatys_job(keyframe, look_image, samples),
+            stage_job(look, shots["PNG 8-bit"] / "shot.1001.png", shots["EXR half"] / "shot.1001.exr", work, samples),
+            render_job(look, shots, work, samples),
+        ]
         interleave(jobs, args.repeats)
 
         print("peak RSS in fresh processes...", file=sys.stderr, flush=True)
         rss_shot = write_sequence(work / "rss", frame_at(keyframe, RSS_FRAME_HW[0]), args.frames_large, "png", "uint8")
-        rss = [in_child("render", "--shot", str(rss_shot), "--look", str(look_path), "--frames", str(n),
-                        threads=args.threads) for n in (args.frames_small, args.frames_large)]
+        rss = [
+            in_child(
+                "render", "--shot", str(rss_shot), "--look", str(look_path), "--frames", str(n), threads=args.threads
+            )
+            for n in (args.frames_small, args.frames_large)
+        ]
         huge = in_child("grade", "--look", str(look_path), "--height", str(args.huge), threads=args.threads)
         gpu = []
         if torch.cuda.is_available():

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-import hrstyle  # before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 import torch
+
+import hrstyle  # before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 
 
 def sync(device: torch.device) -> None:
@@ -88,23 +89,25 @@ class Table:
         def cell(value: Any) -> str:
             return f"{value:.3g}" if isinstance(value, float) else str(value)
 
-        lines = [f"### {self.title}", "", "| " + " | ".join(self.headers) + " |",
-                 "|" + "---|" * len(self.headers)]
+        lines = [f"### {self.title}", "", "| " + " | ".join(self.headers) + " |", "|" + "---|" * len(self.headers)]
         lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in self.rows]
         return "\n".join(lines)
 
 
-def write_results(name: str, data: dict[str, Any], tables: Sequence[Table], out_dir: str | Path,
-                  notes: Sequence[str] = ()) -> str:
+def write_results(
+    name: str, data: dict[str, Any], tables: Sequence[Table], out_dir: str | Path, notes: Sequence[str] = ()
+) -> str:
     """Write ``<out_dir>/<name>.json`` (``data`` plus machine info) and ``<name>.md``; return the markdown."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
     (out_dir / f"{name}.json").write_text(json.dumps({"machine": machine, **data}, indent=2) + "\n")
-    header = (f"## bench/{name}.py — {machine['date']}\n\n"
-              f"{machine['cpu']}, {machine['cpus_usable']} CPUs, {machine['torch_threads']} torch threads, "
-              f"load {machine['load_average_1min']:.1f}; torch {machine['torch']}"
-              + (f"; GPU {machine['gpu']}" if machine["gpu"] else ""))
+    header = (
+        f"## bench/{name}.py — {machine['date']}\n\n"
+        f"{machine['cpu']}, {machine['cpus_usable']} CPUs, {machine['torch_threads']} torch threads, "
+        f"load {machine['load_average_1min']:.1f}; torch {machine['torch']}"
+        + (f"; GPU {machine['gpu']}" if machine["gpu"] else "")
+    )
     text = "\n\n".join([header, *(t.markdown() for t in tables), *notes]) + "\n"
     (out_dir / f"{name}.md").write_text(text)
     return text

@@ -29,29 +29,26 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 import torch
+from common import Table, device_name, peak_rss_mb, timed, write_results
 from torch import Tensor
 
-from common import Table, device_name, peak_rss_mb, timed, write_results
-from hrstyle.grade.bake import bake
-from hrstyle.grade.config import BakeCfg
+import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 from hrstyle.device import pick_device
 from hrstyle.errors import InputError
+from hrstyle.grade.bake import bake
+from hrstyle.grade.config import INTERPOLATIONS, BakeCfg, RenderCfg
+from hrstyle.grade.lut import Lut3D, apply_lut
+from hrstyle.grade.steps import grade_batch, prepare_look
+from hrstyle.io.imaging import resize
 from hrstyle.io.shot import open_shot
 from hrstyle.io.stills import FrameSpec, read_image, write_image
 from hrstyle.io.tensors import to_pixels, to_tensor
-from hrstyle.io.imaging import resize
+from hrstyle.look.config import NET_PRESETS, TuneCfg
 from hrstyle.look.file import Look, load_look
 from hrstyle.look.meta import LookMeta
-from hrstyle.grade.lut import Lut3D, apply_lut
-from hrstyle.grade.config import INTERPOLATIONS
 from hrstyle.look.net import HRNet
-from hrstyle.look.config import NET_PRESETS
-from hrstyle.grade.config import RenderCfg
-from hrstyle.grade.steps import grade_batch, prepare_look
 from hrstyle.render.run import render_shot
-from hrstyle.look.config import TuneCfg
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYFRAME = ROOT / "sample_frames/keyframe.png"
@@ -67,13 +64,23 @@ def untuned_look(keyframe: Tensor) -> Look:
         net.head.bias.copy_(torch.tensor([0.05, 0.0, -0.05]))
     scale = TuneCfg().size / max(keyframe.shape[-2:])
     work = [round(keyframe.shape[-2] * scale), round(keyframe.shape[-1] * scale)]
-    meta = LookMeta(net_cfg=net.cfg.to_dict(), tune_cfg={}, steps_done=0, work_size=work, vgg_weights="none",
-                    keyframe_sha256="", look_sha256="", final_losses={}, stopped="completed")
+    meta = LookMeta(
+        net_cfg=net.cfg.to_dict(),
+        tune_cfg={},
+        steps_done=0,
+        work_size=work,
+        vgg_weights="none",
+        keyframe_sha256="",
+        look_sha256="",
+        final_losses={},
+        stopped="completed",
+    )
     return Look(net, meta, hashlib.sha256(b"bench/lut.py untuned").hexdigest())
 
 
-def time_engines(look: Look, lut: Lut3D, keyframe: Tensor, resolutions: list[str], rounds: int,
-                 device: torch.device) -> list[dict[str, Any]]:
+def time_engines(
+    look: Look, lut: Lut3D, keyframe: Tensor, resolutions: list[str], rounds: int, device: torch.device
+) -> list[dict[str, Any]]:
     """Median seconds per frame of the network at 1080p and of the LUT at each resolution,
     interpolation and backend, timed round by round so each sits beside the others under the same load."""
     cfg = RenderCfg(device=device.type)
@@ -85,8 +92,12 @@ def time_engines(look: Look, lut: Lut3D, keyframe: Tensor, resolutions: list[str
     for round_ in range(rounds + 1):  # round 0 warms up (allocator, first-call overheads) and is dropped
         print(f"  round {round_}/{rounds} on {device}", file=sys.stderr, flush=True)
         runs = [(("network (guided)", "", "1080p"), lambda: grade_batch(look, network_1080p, cfg))]
-        runs += [((f"LUT, {backend}", method, name), lambda m=method, f=frame, b=backend: apply_lut(lut, f, m, b))
-                 for name, frame in frames.items() for method in INTERPOLATIONS for backend in backends]
+        runs += [
+            ((f"LUT, {backend}", method, name), lambda m=method, f=frame, b=backend: apply_lut(lut, f, m, b))
+            for name, frame in frames.items()
+            for method in INTERPOLATIONS
+            for backend in backends
+        ]
         for key, run in runs:
             seconds: list[float] = []
             with timed(seconds, device):
@@ -94,11 +105,21 @@ def time_engines(look: Look, lut: Lut3D, keyframe: Tensor, resolutions: list[str
             if round_ > 0:
                 samples.setdefault(key, []).append(seconds[0])
     reference = median(samples[("network (guided)", "", "1080p")])
-    return [{
-        "device": device.type, "device_name": device_name(device), "engine": engine, "interpolation": method,
-        "resolution": name, "hw": list(RESOLUTIONS[name]), "s_per_frame": median(s), "fps": 1 / median(s),
-        "vs_network_1080p": reference / median(s), "samples": s,
-    } for (engine, method, name), s in samples.items()]
+    return [
+        {
+            "device": device.type,
+            "device_name": device_name(device),
+            "engine": engine,
+            "interpolation": method,
+            "resolution": name,
+            "hw": list(RESOLUTIONS[name]),
+            "s_per_frame": median(s),
+            "fps": 1 / median(s),
+            "vs_network_1080p": reference / median(s),
+            "samples": s,
+        }
+        for (engine, method, name), s in samples.items()
+    ]
 
 
 def end_to_end(look: Look, lut: Lut3D, keyframe: Tensor, count: int) -> list[dict[str, Any]]:
@@ -113,10 +134,10 @@ def end_to_end(look: Look, lut: Lut3D, keyframe: Tensor, count: int) -> list[dic
             write_image(Path(tmp) / "in" / f"f.{n:04d}.png", pixels, spec)
         for name, grade in (("network (guided)", look), ("LUT tetrahedral", lut)):
             print(f"  render_shot with the {name}", file=sys.stderr, flush=True)
-            report = render_shot(open_shot(Path(tmp) / "in"), grade, Path(tmp) / name.split()[0],
-                                 RenderCfg(device="cpu"))
-            rows.append({"engine": name, "frames": report.frames_written, "seconds": report.seconds,
-                         "fps": report.fps})
+            report = render_shot(
+                open_shot(Path(tmp) / "in"), grade, Path(tmp) / name.split()[0], RenderCfg(device="cpu")
+            )
+            rows.append({"engine": name, "frames": report.frames_written, "seconds": report.seconds, "fps": report.fps})
     return rows
 
 
@@ -127,19 +148,35 @@ def _devices(name: str) -> list[torch.device]:
 
 
 def report(speed: list[dict], e2e: list[dict], lut: Lut3D, bake_s: float) -> list[Table]:
-    tables = [Table(
-        f"Grading one frame in memory: {lut.size}³ LUT engine vs the network's guided path (medians, interleaved)",
-        ["device", "engine, backend", "interpolation", "resolution", "ms/frame", "fps", "× network fps at 1080p"],
-        [[r["device_name"], r["engine"], r["interpolation"] or "—", r["resolution"], 1000 * r["s_per_frame"],
-          r["fps"], r["vs_network_1080p"]] for r in speed],
-    )]
+    tables = [
+        Table(
+            f"Grading one frame in memory: {lut.size}³ LUT engine vs the network's guided path (medians, interleaved)",
+            ["device", "engine, backend", "interpolation", "resolution", "ms/frame", "fps", "× network fps at 1080p"],
+            [
+                [
+                    r["device_name"],
+                    r["engine"],
+                    r["interpolation"] or "—",
+                    r["resolution"],
+                    1000 * r["s_per_frame"],
+                    r["fps"],
+                    r["vs_network_1080p"],
+                ]
+                for r in speed
+            ],
+        )
+    ]
     if e2e:
-        tables.append(Table(
-            f"End to end, render_shot on {e2e[0]['frames']} 1080p PNG frames (CPU: decode, grade, encode)",
-            ["engine", "frames", "seconds", "fps"], [[r["engine"], r["frames"], r["seconds"], r["fps"]] for r in e2e],
-        ))
-    tables.append(Table("Baking the LUT", ["LUT size", "seconds (grade the keyframe, fit, measure)"],
-                        [[lut.size, bake_s]]))
+        tables.append(
+            Table(
+                f"End to end, render_shot on {e2e[0]['frames']} 1080p PNG frames (CPU: decode, grade, encode)",
+                ["engine", "frames", "seconds", "fps"],
+                [[r["engine"], r["frames"], r["seconds"], r["fps"]] for r in e2e],
+            )
+        )
+    tables.append(
+        Table("Baking the LUT", ["LUT size", "seconds (grade the keyframe, fit, measure)"], [[lut.size, bake_s]])
+    )
     return tables
 
 
@@ -150,8 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=33, help="LUT lattice size")
     parser.add_argument("--look", type=Path, help="a look file; default: an untuned network (same speed)")
     parser.add_argument("--e2e-frames", type=int, default=6, help="1080p frames for the end-to-end render (0: skip)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="auto: the CPU, plus the GPU where there is one")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="auto: the CPU, plus the GPU where there is one",
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--out", default=str(ROOT / "bench/results"), help="results folder")
     args = parser.parse_args(argv)
@@ -184,9 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.look or 'an untuned network'} on the sample keyframe "
         f"(captured {baked.capture.captured:.1%} of its change). Peak RSS of the whole run: {peak_rss_mb():.0f} MiB.",
     ]
-    data = {"args": {**vars(args), "look": str(args.look) if args.look else None}, "speed": speed,
-            "end_to_end": e2e, "bake_seconds": baked.seconds, "capture": baked.capture.to_dict(),
-            "peak_rss_mb": peak_rss_mb()}
+    data = {
+        "args": {**vars(args), "look": str(args.look) if args.look else None},
+        "speed": speed,
+        "end_to_end": e2e,
+        "bake_seconds": baked.seconds,
+        "capture": baked.capture.to_dict(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
     print(write_results("lut", data, report(speed, e2e, baked.lut, baked.seconds), args.out, notes))
     return 0
 

@@ -23,22 +23,21 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
-import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 import cv2
 import numpy as np
 import skimage.data
 import skimage.io
-
 from common import Table, write_results
-from hrstyle.io.stills import FrameSpec, write_image
-from hrstyle.io.tensors import to_pixels, to_tensor
-from hrstyle.score.metrics import Score, StillScorer, summarise_scores
-from hrstyle.look.perceptual import VGGFeatures
-from hrstyle.look.config import STYLE_LAYERS
+
+import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 from hrstyle.grade.config import RenderCfg
 from hrstyle.grade.steps import grade_frames, prepare_look
+from hrstyle.io.stills import FrameSpec, write_image
+from hrstyle.io.tensors import to_pixels, to_tensor
+from hrstyle.look.config import STYLE_LAYERS, TuneCfg
+from hrstyle.look.perceptual import VGGFeatures
 from hrstyle.look.tune import tune_files
-from hrstyle.look.config import TuneCfg
+from hrstyle.score.metrics import Score, StillScorer, summarise_scores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_frames"))
 from make_sample import luma, s_curve, saturate, split_tone  # noqa: E402  the sample look's own grade
@@ -107,15 +106,17 @@ def warm_mono(rgb: np.ndarray) -> np.ndarray:
     return _levels(y, 0.04, 0.96) * np.float32([1.08, 0.96, 0.78])
 
 
-GRADES: dict[str, Grade] = {g.__name__.replace("_", " "): g for g in (
-    teal_orange, night, golden_hour, bleach_bypass, faded_film, cross_process, warm_mono)}
+GRADES: dict[str, Grade] = {
+    g.__name__.replace("_", " "): g
+    for g in (teal_orange, night, golden_hour, bleach_bypass, faded_film, cross_process, warm_mono)
+}
 
 
 @dataclass(frozen=True)
 class Pair:
-    content: str   # photo name
-    look: str      # photo name
-    grade: str     # key of GRADES
+    content: str  # photo name
+    look: str  # photo name
+    grade: str  # key of GRADES
 
     @property
     def name(self) -> str:
@@ -160,8 +161,15 @@ class Result:
 
     def row(self) -> list[Any]:
         s = self.score
-        return [self.method, self.pair, s.style_gap, *s.style_per_layer.values(), s.structure_ssim,
-                s.affine_residual, self.seconds]
+        return [
+            self.method,
+            self.pair,
+            s.style_gap,
+            *s.style_per_layer.values(),
+            s.structure_ssim,
+            s.affine_residual,
+            self.seconds,
+        ]
 
 
 def mkl(content: np.ndarray, look: np.ndarray) -> np.ndarray:
@@ -200,7 +208,9 @@ def _write_png(path: Path, pixels: np.ndarray) -> Path:
     return path
 
 
-def _hrstyle(content: np.ndarray, look: np.ndarray, tune_cfg: TuneCfg, render_cfg: RenderCfg, work: Path) -> tuple[np.ndarray, float]:
+def _hrstyle(
+    content: np.ndarray, look: np.ndarray, tune_cfg: TuneCfg, render_cfg: RenderCfg, work: Path
+) -> tuple[np.ndarray, float]:
     """Tune from the pair's files and grade the content at full resolution, as `hrstyle tune` + `apply` do."""
     start = time.perf_counter()
     files = [_write_png(work / f"{kind}.png", px) for kind, px in (("content", content), ("look", look))]
@@ -215,8 +225,13 @@ def _medians(results: list[Result], method: str) -> Score:
 
 def _wins(results: list[Result], method: str, reference: str = "MKL") -> list[bool]:
     ref = {r.pair: r.score for r in results if r.method == reference}
-    return [r.score.style_gap < ref[r.pair].style_gap and r.score.structure_ssim >= SSIM_FLOOR
-            and r.score.affine_residual <= RESIDUAL_CEILING for r in results if r.method == method]
+    return [
+        r.score.style_gap < ref[r.pair].style_gap
+        and r.score.structure_ssim >= SSIM_FLOOR
+        and r.score.affine_residual <= RESIDUAL_CEILING
+        for r in results
+        if r.method == method
+    ]
 
 
 def earlier_results(path: Path) -> tuple[list[Result], list[str]]:
@@ -225,8 +240,15 @@ def earlier_results(path: Path) -> tuple[list[Result], list[str]]:
     to that run's machine."""
     data = json.loads(path.read_text())
     rows = [r for r in data["results"] if r["method"] not in ("MKL", "Reinhard")]
-    results = [Result(r["method"], r["pair"], Score(r["style_gap"], r["style_per_layer"], r["structure_ssim"],
-                                                    r["affine_residual"]), r["seconds"]) for r in rows]
+    results = [
+        Result(
+            r["method"],
+            r["pair"],
+            Score(r["style_gap"], r["style_per_layer"], r["structure_ssim"], r["affine_residual"]),
+            r["seconds"],
+        )
+        for r in rows
+    ]
     return results, list(dict.fromkeys(r.method for r in results))
 
 
@@ -253,8 +275,11 @@ def run(args: argparse.Namespace) -> str:
             for method, output, seconds in outputs:
                 results.append(Result(method, pair.name, scorer(output), seconds))
                 s = results[-1].score
-                print(f"  {pair.name:48s} {method:24s} gap {s.style_gap:.3f} ssim {s.structure_ssim:.3f} "
-                      f"res {s.affine_residual:.3f} {seconds:6.1f} s", flush=True)
+                print(
+                    f"  {pair.name:48s} {method:24s} gap {s.style_gap:.3f} ssim {s.structure_ssim:.3f} "
+                    f"res {s.affine_residual:.3f} {seconds:6.1f} s",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     methods = [v[0] for v in variants]
@@ -271,30 +296,58 @@ def report(results: list[Result], variants: list[str], args: argparse.Namespace)
     methods = ["MKL", "Reinhard", *variants]
     medians = {m: _medians(results, m) for m in methods}
     seconds = {m: float(np.median([r.seconds for r in results if r.method == m])) for m in methods}
-    median_rows = [[m, "median", medians[m].style_gap, *medians[m].style_per_layer.values(),
-                    medians[m].structure_ssim, medians[m].affine_residual, seconds[m]] for m in methods]
+    median_rows = [
+        [
+            m,
+            "median",
+            medians[m].style_gap,
+            *medians[m].style_per_layer.values(),
+            medians[m].structure_ssim,
+            medians[m].affine_residual,
+            seconds[m],
+        ]
+        for m in methods
+    ]
     target_rows = []
     for m in variants:
         wins, ratio = _wins(results, m), medians[m].style_gap / medians["MKL"].style_gap
-        checks = [("median style_gap ≤ 0.8 × MKL's", f"{ratio:.3f} × MKL", ratio <= 0.8),
-                  (f"median structure_ssim ≥ {SSIM_FLOOR}", f"{medians[m].structure_ssim:.3f}",
-                   medians[m].structure_ssim >= SSIM_FLOOR),
-                  (f"median affine_residual ≤ {RESIDUAL_CEILING}", f"{medians[m].affine_residual:.3f}",
-                   medians[m].affine_residual <= RESIDUAL_CEILING),
-                  ("win rate over MKL ≥ 80%", f"{sum(wins)}/{len(wins)} = {np.mean(wins):.0%}", np.mean(wins) >= 0.8)]
+        checks = [
+            ("median style_gap ≤ 0.8 × MKL's", f"{ratio:.3f} × MKL", ratio <= 0.8),
+            (
+                f"median structure_ssim ≥ {SSIM_FLOOR}",
+                f"{medians[m].structure_ssim:.3f}",
+                medians[m].structure_ssim >= SSIM_FLOOR,
+            ),
+            (
+                f"median affine_residual ≤ {RESIDUAL_CEILING}",
+                f"{medians[m].affine_residual:.3f}",
+                medians[m].affine_residual <= RESIDUAL_CEILING,
+            ),
+            ("win rate over MKL ≥ 80%", f"{sum(wins)}/{len(wins)} = {np.mean(wins):.0%}", np.mean(wins) >= 0.8),
+        ]
         target_rows += [[m, t, v, "PASS" if ok else "FAIL"] for t, v, ok in checks]
-    tables = [Table(f"Look strength on {len({r.pair for r in results})} photo pairs: medians", headers, median_rows),
-              Table("Targets (look-strength issue)", ["method", "target", "measured", "verdict"], target_rows),
-              Table("Per pair", headers, [r.row() for r in results])]
-    notes = [f"Pairs from bench/pairs.py (scikit-image photos, graded looks), content at the photo's own "
-             f"resolution. hrstyle: `tune_files` at {args.size} px for {args.steps} steps, then the apply path "
-             "(`grade_frames`, guided carry) at full resolution; its seconds are tune + apply. A win is a pair "
-             f"where hrstyle's style_gap is below MKL's with structure_ssim ≥ {SSIM_FLOOR} and affine_residual "
-             f"≤ {RESIDUAL_CEILING}. Variants: " + "; ".join(args.variant or ["hrstyle: the defaults"]) + "."
-             + (f" Rows of {', '.join(m for m in variants if m not in _variant_names(args))} come from {args.before}."
-                if args.before else "")]
-    data = {"args": {k: str(v) for k, v in vars(args).items()},
-            "medians": {m: {**medians[m].to_dict(), "seconds": seconds[m]} for m in methods},
-            "results": [{"method": r.method, "pair": r.pair, "seconds": r.seconds, **r.score.to_dict()}
-                        for r in results]}
+    tables = [
+        Table(f"Look strength on {len({r.pair for r in results})} photo pairs: medians", headers, median_rows),
+        Table("Targets (look-strength issue)", ["method", "target", "measured", "verdict"], target_rows),
+        Table("Per pair", headers, [r.row() for r in results]),
+    ]
+    notes = [
+        f"Pairs from bench/pairs.py (scikit-image photos, graded looks), content at the photo's own "
+        f"resolution. hrstyle: `tune_files` at {args.size} px for {args.steps} steps, then the apply path "
+        "(`grade_frames`, guided carry) at full resolution; its seconds are tune + apply. A win is a pair "
+        f"where hrstyle's style_gap is below MKL's with structure_ssim ≥ {SSIM_FLOOR} and affine_residual "
+        f"≤ {RESIDUAL_CEILING}. Variants: "
+        + "; ".join(args.variant or ["hrstyle: the defaults"])
+        + "."
+        + (
+            f" Rows of {', '.join(m for m in variants if m not in _variant_names(args))} come from {args.before}."
+            if args.before
+            else ""
+        )
+    ]
+    data = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "medians": {m: {**medians[m].to_dict(), "seconds": seconds[m]} for m in methods},
+        "results": [{"method": r.method, "pair": r.pair, "seconds": r.seconds, **r.score.to_dict()} for r in results],
+    }
     return write_results("pairs", data, tables, args.out, notes)

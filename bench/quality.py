@@ -35,30 +35,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 import numpy as np
-import torch
-
 import pairs
+import torch
 from common import Table, write_results
+from tune import Gatys
+
+import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
+from hrstyle.grade.config import RenderCfg, SmoothCfg
+from hrstyle.grade.guided import upsample_affine
+from hrstyle.grade.steps import apply_grade, fit_grade, run_network, to_work_size
+from hrstyle.grade.temporal import compute_flow, gray_u8, occlusion_mask, warp_tensor
+from hrstyle.io.imaging import resize
 from hrstyle.io.shot import Shot, open_shot
 from hrstyle.io.stills import FrameSpec, read_image, write_image
 from hrstyle.io.tensors import to_pixels, to_tensor
-from hrstyle.io.imaging import resize
-from hrstyle.look.file import Look
-from hrstyle.score.metrics import ShotScore, score_shots, structure_ssim, style_gap
-from hrstyle.look.perceptual import VGGFeatures, make_targets
-from hrstyle.grade.guided import upsample_affine
-from hrstyle.grade.config import RenderCfg
-from hrstyle.grade.steps import apply_grade, fit_grade, run_network, to_work_size
-from hrstyle.render.run import render_shot
-from hrstyle.score.sheet import contact_sheet
-from hrstyle.grade.temporal import compute_flow, gray_u8, occlusion_mask, warp_tensor
-from hrstyle.grade.config import SmoothCfg
-from hrstyle.look.tune import prepare, tune_files
 from hrstyle.look.config import TuneCfg
+from hrstyle.look.file import Look
+from hrstyle.look.perceptual import VGGFeatures, make_targets
+from hrstyle.look.tune import prepare, tune_files
 from hrstyle.render.config import OutputCfg
-from tune import Gatys
+from hrstyle.render.run import render_shot
+from hrstyle.score.metrics import ShotScore, score_shots, structure_ssim, style_gap
+from hrstyle.score.sheet import contact_sheet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_frames"))
 from make_sample import true_flow  # noqa: E402  the shot's exact camera move
@@ -83,15 +82,17 @@ def _score(name: str, content: Shot, out_dir: Path, look: np.ndarray, seconds: f
     return Method(name, out_dir, seconds / len(output), score_shots(content, output, look, every=every))
 
 
-def _render(name: str, shot: Shot, look: Look, out_dir: Path, cfg: RenderCfg, look_px: np.ndarray,
-            every: int) -> Method:
+def _render(
+    name: str, shot: Shot, look: Look, out_dir: Path, cfg: RenderCfg, look_px: np.ndarray, every: int
+) -> Method:
     report = render_shot(shot, look, out_dir, cfg, OutputCfg(force=True))
     print(f"  {name}: {report.fps:.2f} fps", flush=True)
     return _score(name, shot, out_dir, look_px, report.seconds, every)
 
 
-def _per_frame(name: str, shot: Shot, out_dir: Path, look_px: np.ndarray, every: int,
-               grade: Callable[[np.ndarray], np.ndarray]) -> Method:
+def _per_frame(
+    name: str, shot: Shot, out_dir: Path, look_px: np.ndarray, every: int, grade: Callable[[np.ndarray], np.ndarray]
+) -> Method:
     """A method with no look file: ``grade`` one frame's pixels at a time."""
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -115,8 +116,9 @@ def _fixed_matrix(plain: Method, shot: Shot) -> Callable[[np.ndarray], np.ndarra
     return lambda px: (px @ matrix[:3] + matrix[3]).astype(np.float32)
 
 
-def _keyframe_grade_on_true_motion(name: str, shot: Shot, look: Look, out_dir: Path, look_px: np.ndarray,
-                                   every: int) -> Method:
+def _keyframe_grade_on_true_motion(
+    name: str, shot: Shot, look: Look, out_dir: Path, look_px: np.ndarray, every: int
+) -> Method:
     """hrstyle's local grade of the keyframe (its guided coefficients at full resolution),
     carried to every frame along the exact camera move of sample_frames/shot/camera.json:
     the same grade, pixel for pixel of the scene, on every frame. Its temporal ratio is
@@ -125,14 +127,16 @@ def _keyframe_grade_on_true_motion(name: str, shot: Shot, look: Look, out_dir: P
     key = shot.read(next(r for r in shot.frames if r.number == KEYFRAME))
     full = to_tensor(key.pixels)
     work_in = to_work_size(full, look)
-    A, b = upsample_affine(*fit_grade(work_in, run_network(look.net, work_in, RenderCfg()), RenderCfg()),
-                           tuple(full.shape[-2:]))
+    A, b = upsample_affine(
+        *fit_grade(work_in, run_network(look.net, work_in, RenderCfg()), RenderCfg()), tuple(full.shape[-2:])
+    )
     coeffs = torch.cat([A.reshape(1, 9, *A.shape[-2:]), b], 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     for ref, image in shot:
         carried = warp_tensor(coeffs, true_flow(camera, KEYFRAME, ref.number))
-        graded = apply_grade(to_tensor(image.pixels), carried[:, :9].reshape(1, 3, 3, *carried.shape[-2:]),
-                             carried[:, 9:])
+        graded = apply_grade(
+            to_tensor(image.pixels), carried[:, :9].reshape(1, 3, 3, *carried.shape[-2:]), carried[:, 9:]
+        )
         write_image(out_dir / ref.path.name, np.clip(to_pixels(graded), 0, 1), image.spec)
     print(f"  {name}: done", flush=True)
     return _score(name, shot, out_dir, look_px, 0.0, every)
@@ -171,8 +175,14 @@ def _style_gap_on(number: int, content: Shot, out_dir: Path, look_px: np.ndarray
 
 def _ssim_on(frames: list[int], content: Shot, out_dir: Path) -> float:
     by_number = {ref.number: ref for ref in content.frames}
-    return float(np.mean([structure_ssim(content.read(by_number[n]).pixels,
-                                         read_image(out_dir / by_number[n].path.name).pixels) for n in frames]))
+    return float(
+        np.mean(
+            [
+                structure_ssim(content.read(by_number[n]).pixels, read_image(out_dir / by_number[n].path.name).pixels)
+                for n in frames
+            ]
+        )
+    )
 
 
 def _targets(plain: Method, smooth: Method, shot: Shot, keyframe_gap: float) -> Table:
@@ -187,27 +197,45 @@ def _targets(plain: Method, smooth: Method, shot: Shot, keyframe_gap: float) -> 
         ("… and below the unsmoothed run's", f"{ratio_s:.3f} < {ratio_p:.3f}", ratio_s < ratio_p),
         (f"ghosting: structure drop on frames {worst} ≤ 0.02", f"{ghost:+.4f}", ghost <= 0.02),
         ("style gap moves ≤ 5% with smoothing", f"{gap_move:.1%}", gap_move <= 0.05),
-        (f"unseen frame {UNSEEN}: style gap within 10% of keyframe {KEYFRAME}'s ({keyframe_gap:.3f})",
-         f"{unseen_move:.1%}", unseen_move <= 0.10),
+        (
+            f"unseen frame {UNSEEN}: style gap within 10% of keyframe {KEYFRAME}'s ({keyframe_gap:.3f})",
+            f"{unseen_move:.1%}",
+            unseen_move <= 0.10,
+        ),
     ]
-    return Table("Targets (temporal issue)", ["target", "measured", "verdict"],
-                 [(t, m, "PASS" if ok else "FAIL") for t, m, ok in rows])
+    return Table(
+        "Targets (temporal issue)",
+        ["target", "measured", "verdict"],
+        [(t, m, "PASS" if ok else "FAIL") for t, m, ok in rows],
+    )
 
 
 def _rows(methods: list[Method]) -> list[list[Any]]:
     rows = []
     for m in methods:
         s = m.score.mean
-        rows.append([m.name, len(m.score.per_frame), round(m.seconds_per_frame, 3), s.style_gap,
-                     *s.style_per_layer.values(), s.structure_ssim, s.affine_residual,
-                     s.temporal_ratio if s.temporal_ratio is not None else "n/a"])
+        rows.append(
+            [
+                m.name,
+                len(m.score.per_frame),
+                round(m.seconds_per_frame, 3),
+                s.style_gap,
+                *s.style_per_layer.values(),
+                s.structure_ssim,
+                s.affine_residual,
+                s.temporal_ratio if s.temporal_ratio is not None else "n/a",
+            ]
+        )
     return rows
 
 
 def _sheet(methods: list[Method], shot: Shot, path: Path) -> Path:
     ref = next((r for r in shot.frames if r.number == UNSEEN), shot.frames[0])
-    cells = [read_image(SAMPLES / "keyframe.png").pixels, read_image(SAMPLES / "look.jpg").pixels,
-             shot.read(ref).pixels]
+    cells = [
+        read_image(SAMPLES / "keyframe.png").pixels,
+        read_image(SAMPLES / "look.jpg").pixels,
+        shot.read(ref).pixels,
+    ]
     labels = ["keyframe", "look", f"frame {ref.number} (unseen)"]
     for m in methods:
         graded = m.out_dir / ref.path.name
@@ -232,11 +260,15 @@ def write_benchmarks_md(results: Path, name: str) -> None:
         return
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else ""
-    sections = {m.group(1): m.group(0) for m in re.finditer(r"^## bench/(\w+)\.py.*?(?=^## bench/|\Z)", text, re.M | re.S)}
+    sections = {
+        m.group(1): m.group(0) for m in re.finditer(r"^## bench/(\w+)\.py.*?(?=^## bench/|\Z)", text, re.M | re.S)
+    }
     sections[name] = (results / f"{name}.md").read_text()
-    path.write_text("# Benchmarks\n\nGenerated by `python bench/quality.py` (the sample shot) and "
-                    "`python bench/quality.py --pairs` (look strength); do not edit by hand.\n\n"
-                    + "\n".join(sections[k].rstrip() + "\n" for k in ("quality", "pairs") if k in sections))
+    path.write_text(
+        "# Benchmarks\n\nGenerated by `python bench/quality.py` (the sample shot) and "
+        "`python bench/quality.py --pairs` (look strength); do not edit by hand.\n\n"
+        + "\n".join(sections[k].rstrip() + "\n" for k in ("quality", "pairs") if k in sections)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,13 +279,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gatys-frames", type=int, default=3, help="consecutive frames Gatys runs on (0: skip)")
     parser.add_argument("--every", type=int, default=4, help="style figures on every Nth frame")
     parser.add_argument("--no-native", action="store_true", help="skip the --native row")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder; BENCHMARKS.md is updated only for the default")
-    parser.add_argument("--pairs", action="store_true",
-                        help="the look-strength benchmark on bench/pairs.py's photo pairs instead of the shot")
-    parser.add_argument("--variant", action="append",
-                        help="--pairs: an hrstyle row 'NAME:field=value;…' of TuneCfg/RenderCfg overrides (repeatable)")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="results folder; BENCHMARKS.md is updated only for the default"
+    )
+    parser.add_argument(
+        "--pairs",
+        action="store_true",
+        help="the look-strength benchmark on bench/pairs.py's photo pairs instead of the shot",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        help="--pairs: an hrstyle row 'NAME:field=value;…' of TuneCfg/RenderCfg overrides (repeatable)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="--pairs: only the first N pairs")
-    parser.add_argument("--before", type=Path, help="--pairs: an earlier run's pairs.json whose hrstyle rows to report beside these")
+    parser.add_argument(
+        "--before", type=Path, help="--pairs: an earlier run's pairs.json whose hrstyle rows to report beside these"
+    )
     args = parser.parse_args(argv)
     if args.pairs:
         print(pairs.run(args))
@@ -269,31 +311,78 @@ def main(argv: list[str] | None = None) -> int:
         _, look = tune_files(SAMPLES / "keyframe.png", SAMPLES / "look.jpg", work / "sample.look.safetensors", cfg)
         tune_seconds = time.perf_counter() - start
         plain = _render("hrstyle (guided)", shot, look, work / "plain", RenderCfg(), look_px, args.every)
-        smooth = _render(f"hrstyle (guided, --smooth {args.smooth:g})", shot, look, work / "smooth",
-                         RenderCfg(smooth=SmoothCfg(strength=args.smooth)), look_px, args.every)
+        smooth = _render(
+            f"hrstyle (guided, --smooth {args.smooth:g})",
+            shot,
+            look,
+            work / "smooth",
+            RenderCfg(smooth=SmoothCfg(strength=args.smooth)),
+            look_px,
+            args.every,
+        )
         methods = [plain, smooth]
         if not args.no_native:
-            methods.append(_render("hrstyle --native", shot, look, work / "native", RenderCfg(native=True),
-                                   look_px, args.every))
-        methods.append(_per_frame("MKL colour match (color-matcher)", shot, work / "mkl", look_px, args.every,
-                                  _mkl(look_px)))
-        methods.append(_per_frame("one fixed colour matrix (hrstyle's keyframe grade)", shot, work / "matrix",
-                                  look_px, args.every, _fixed_matrix(plain, shot)))
-        methods.append(_keyframe_grade_on_true_motion("hrstyle's keyframe grade carried by the true camera move",
-                                                      shot, look, work / "carried", look_px, args.every))
+            methods.append(
+                _render("hrstyle --native", shot, look, work / "native", RenderCfg(native=True), look_px, args.every)
+            )
+        methods.append(
+            _per_frame("MKL colour match (color-matcher)", shot, work / "mkl", look_px, args.every, _mkl(look_px))
+        )
+        methods.append(
+            _per_frame(
+                "one fixed colour matrix (hrstyle's keyframe grade)",
+                shot,
+                work / "matrix",
+                look_px,
+                args.every,
+                _fixed_matrix(plain, shot),
+            )
+        )
+        methods.append(
+            _keyframe_grade_on_true_motion(
+                "hrstyle's keyframe grade carried by the true camera move",
+                shot,
+                look,
+                work / "carried",
+                look_px,
+                args.every,
+            )
+        )
         if args.gatys_frames:
             middle = len(shot) // 2
             subset = shot.subset(shot.frames[middle : middle + args.gatys_frames])
-            methods.append(_per_frame(f"Gatys per frame ({args.gatys_frames} frames)", subset, work / "gatys",
-                                      look_px, 1, _gatys(look_px, cfg, VGGFeatures())))
+            methods.append(
+                _per_frame(
+                    f"Gatys per frame ({args.gatys_frames} frames)",
+                    subset,
+                    work / "gatys",
+                    look_px,
+                    1,
+                    _gatys(look_px, cfg, VGGFeatures()),
+                )
+            )
         keyframe_gap = _style_gap_on(KEYFRAME, shot, plain.out_dir, look_px)
         figures = ROOT / "bench" / "figures" if _is_committed(args.out) else args.out
         sheet = _sheet(methods, shot, figures / "quality_sheet.jpg")
 
-        headers = ["method", "frames scored", "s/frame", "style_gap", "relu1_1", "relu2_1", "relu3_1", "relu4_1",
-                   "relu5_1", "structure_ssim", "affine_residual", "temporal ratio"]
-        tables = [Table("Methods on sample_frames/shot (960×540, 24 frames)", headers, _rows(methods)),
-                  _targets(plain, smooth, shot, keyframe_gap)]
+        headers = [
+            "method",
+            "frames scored",
+            "s/frame",
+            "style_gap",
+            "relu1_1",
+            "relu2_1",
+            "relu3_1",
+            "relu4_1",
+            "relu5_1",
+            "structure_ssim",
+            "affine_residual",
+            "temporal ratio",
+        ]
+        tables = [
+            Table("Methods on sample_frames/shot (960×540, 24 frames)", headers, _rows(methods)),
+            _targets(plain, smooth, shot, keyframe_gap),
+        ]
         notes = [
             f"Look tuned once on sample_frames/keyframe.png (frame 1012) → look.jpg at {args.size} px, "
             f"{args.steps} steps ({tune_seconds:.0f} s, included in no row). Style figures on every "
@@ -309,9 +398,11 @@ def main(argv: list[str] | None = None) -> int:
             "grade of that local strength can score a lower temporal ratio without blurring the frames.",
             f"![keyframe, look, and each method on unseen frame {UNSEEN}](bench/figures/{sheet.name})",
         ]
-        data = {"args": {k: str(v) for k, v in vars(args).items()}, "tune_seconds": tune_seconds,
-                "methods": {m.name: {"seconds_per_frame": m.seconds_per_frame, **m.score.mean.to_dict()}
-                            for m in methods}}
+        data = {
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "tune_seconds": tune_seconds,
+            "methods": {m.name: {"seconds_per_frame": m.seconds_per_frame, **m.score.mean.to_dict()} for m in methods},
+        }
         print(write_results("quality", data, tables, args.out, notes))
         write_benchmarks_md(args.out, "quality")
     finally:

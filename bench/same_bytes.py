@@ -24,13 +24,15 @@ FRAMES = "1001-1006"
 
 
 def _hrstyle(*args: str | Path) -> None:
-    subprocess.run([sys.executable, "-m", "hrstyle", *map(str, args)], check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "hrstyle", *map(str, args)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
-            if p.is_file() and not p.name.startswith(".") and p.name != "hrstyle-manifest.json"}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.name != "hrstyle-manifest.json"
+    }
 
 
 def _look_digest(path: Path) -> str:

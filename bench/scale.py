@@ -42,19 +42,19 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 import torch
-
 from common import Table, peak_rss_mb, write_results
-from hrstyle.render.farm import ray_session, render_on_ray
-from hrstyle.render.config import FarmCfg
+from lut import KEYFRAME, untuned_look
+
+import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
+from hrstyle.grade.config import RenderCfg
 from hrstyle.io.shot import Shot, open_shot
 from hrstyle.io.stills import FrameSpec, read_image, write_image
 from hrstyle.io.tensors import to_tensor
 from hrstyle.look.file import Look
-from hrstyle.grade.config import RenderCfg
+from hrstyle.render.config import FarmCfg
+from hrstyle.render.farm import ray_session, render_on_ray
 from hrstyle.render.run import render_shot
-from lut import KEYFRAME, untuned_look
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOT = ROOT / "sample_frames/shot"
@@ -67,10 +67,14 @@ Samples = dict[str, list[float]]
 
 def labels(frames: int, chunk: int) -> dict[str, str]:
     """Each run's name in the tables, by key."""
-    return {"apply_1": "apply, 1 thread", "apply_n": f"apply, {torch.get_num_threads()} threads",
-            "ray_1": f"Ray, 1 worker, chunk {chunk}", "ray_2": f"Ray, 2 workers, chunk {chunk}",
-            "ray_1_whole": f"Ray, 1 worker, chunk {frames} (one)",
-            "resume": f"Ray resume pass, 1 worker, chunk {chunk}"}
+    return {
+        "apply_1": "apply, 1 thread",
+        "apply_n": f"apply, {torch.get_num_threads()} threads",
+        "ray_1": f"Ray, 1 worker, chunk {chunk}",
+        "ray_2": f"Ray, 2 workers, chunk {chunk}",
+        "ray_1_whole": f"Ray, 1 worker, chunk {frames} (one)",
+        "resume": f"Ray resume pass, 1 worker, chunk {chunk}",
+    }
 
 
 def cases(shot: Shot, look: Look, chunk: int, work: Path) -> dict[str, Callable[[Path], None]]:
@@ -84,6 +88,7 @@ def cases(shot: Shot, look: Look, chunk: int, work: Path) -> dict[str, Callable[
                 render_shot(shot, look, out, CPU)
             finally:
                 torch.set_num_threads(threads)
+
         return run
 
     def ray(workers: int, size: int) -> Callable[[Path], None]:
@@ -91,8 +96,14 @@ def cases(shot: Shot, look: Look, chunk: int, work: Path) -> dict[str, Callable[
 
     resumed = work / "resume"
     render_shot(shot, look, resumed, CPU)  # the resume pass finds every frame done
-    return {"apply_1": apply(1), "apply_n": apply(threads), "ray_1": ray(1, chunk), "ray_2": ray(2, chunk),
-            "ray_1_whole": ray(1, len(shot)), "resume": lambda out: ray(1, chunk)(resumed)}
+    return {
+        "apply_1": apply(1),
+        "apply_n": apply(threads),
+        "ray_1": ray(1, chunk),
+        "ray_2": ray(2, chunk),
+        "ray_1_whole": ray(1, len(shot)),
+        "resume": lambda out: ray(1, chunk)(resumed),
+    }
 
 
 def time_rounds(runs: dict[str, Callable[[Path], None]], rounds: int, work: Path) -> tuple[Samples, Samples]:
@@ -126,15 +137,19 @@ def io_seconds(shot: Shot, work: Path, count: int = 4) -> dict[str, float]:
         start = time.perf_counter()
         write_image(work / "io.png", image.pixels, FrameSpec("png", "uint8", w, h, False))
         encode.append(time.perf_counter() - start)
-    return {"decode": median(decode), "encode": median(encode), "png_bytes": (work / "io.png").stat().st_size,
-            "input_bytes": shot.frames[0].path.stat().st_size}
+    return {
+        "decode": median(decode),
+        "encode": median(encode),
+        "png_bytes": (work / "io.png").stat().st_size,
+        "input_bytes": shot.frames[0].path.stat().st_size,
+    }
 
 
 def gpu_scaling(shot: Shot, look: Look, chunk: int, work: Path) -> list[dict[str, Any]]:
     """fps with 1, 2, 4 ... GPUs, one task per GPU, each timed after an untimed run that starts its workers."""
     count = torch.cuda.device_count()
     rows = []
-    for gpus in sorted({min(2 ** i, count) for i in range(int(math.log2(count)) + 2)}):
+    for gpus in sorted({min(2**i, count) for i in range(int(math.log2(count)) + 2)}):
         farm = FarmCfg(chunk=chunk, workers=gpus, gpus_per_task=1)
         seconds = [0.0, 0.0]
         for i in range(2):
@@ -153,8 +168,9 @@ def throughput(workers: int, chunk: int, rate: float, overhead: float) -> float:
     return workers * chunk / (chunk / rate + overhead)
 
 
-def report(wall: Samples, cpu: Samples, frames: int, chunk: int, init_s: float, io: dict[str, float],
-           gpu: list[dict[str, Any]]) -> tuple[list[Table], dict[str, Any]]:
+def report(
+    wall: Samples, cpu: Samples, frames: int, chunk: int, init_s: float, io: dict[str, float], gpu: list[dict[str, Any]]
+) -> tuple[list[Table], dict[str, Any]]:
     s = {key: median(values) for key, values in wall.items()}
     chunks = math.ceil(frames / chunk)
     rate = frames / s["apply_1"]  # one worker's fps: render_shot at one torch thread, as inside a task
@@ -167,44 +183,97 @@ def report(wall: Samples, cpu: Samples, frames: int, chunk: int, init_s: float, 
     overhead = overheads["slope: 1 worker, many chunks vs one (o)"]
     fixed = s["ray_1_whole"] - s["apply_1"] - overhead  # per Ray render: the progress queue's actor, shot and look sent
     tables = [
-        Table(f"Throughput, {frames} frames 960×540 PNG (medians of {len(wall['apply_1'])} interleaved rounds)",
-              ["run", "seconds", "fps", "× apply at 1 thread"],
-              [[label, s[key], frames / s[key], s["apply_1"] / s[key]]
-               for key, label in labels(frames, chunk).items() if key != "resume"]),
-        Table(f"Overhead (chunks of {chunk}: {chunks} per render)", ["estimate", "seconds"],
-              [*([name, value] for name, value in overheads.items()), ["fixed, per Ray render", fixed],
-               ["CPU seconds per frame, apply at 1 thread (all its threads)", core_s]]),
+        Table(
+            f"Throughput, {frames} frames 960×540 PNG (medians of {len(wall['apply_1'])} interleaved rounds)",
+            ["run", "seconds", "fps", "× apply at 1 thread"],
+            [
+                [label, s[key], frames / s[key], s["apply_1"] / s[key]]
+                for key, label in labels(frames, chunk).items()
+                if key != "resume"
+            ],
+        ),
+        Table(
+            f"Overhead (chunks of {chunk}: {chunks} per render)",
+            ["estimate", "seconds"],
+            [
+                *([name, value] for name, value in overheads.items()),
+                ["fixed, per Ray render", fixed],
+                ["CPU seconds per frame, apply at 1 thread (all its threads)", core_s],
+            ],
+        ),
     ]
     if gpu:
-        tables.append(Table("Scaling across this machine's GPUs (one task per GPU)", ["GPUs", "seconds", "fps", "speedup"],
-                            [[r["gpus"], r["seconds"], r["fps"], r["speedup"]] for r in gpu]))
+        tables.append(
+            Table(
+                "Scaling across this machine's GPUs (one task per GPU)",
+                ["GPUs", "seconds", "fps", "speedup"],
+                [[r["gpus"], r["seconds"], r["fps"], r["speedup"]] for r in gpu],
+            )
+        )
     io_rate = 1 / max(io["decode"], io["encode"])  # a task's decode and encode threads overlap on 2+ cores
     gpu_rate = gpu[0]["fps"] if gpu else io_rate
     cluster = CLUSTER_NODES * CLUSTER_GPUS
     cores = os.cpu_count() or 1
     cases = [  # (case, W, C, r, note)
-        ("2 workers on this machine", 2, chunk, rate,
-         f"measured {frames / s['ray_2']:.3g} fps; its {cores} cores allow {cores / core_s:.3g}"),
-        (f"{CLUSTER_NODES} nodes × {CLUSTER_GPUS} CPU workers at this machine's rate", cluster, CLUSTER_CHUNK, rate,
-         f"a floor; each worker takes {core_s * rate:.2g} cores"),
-        (f"{CLUSTER_NODES} nodes × {CLUSTER_GPUS} GPUs", cluster, CLUSTER_CHUNK, gpu_rate,
-         "r: one GPU, measured above" if gpu else
-         f"r: a task's PNG decode/encode ceiling (no GPU here); needs "
-         f"{CLUSTER_GPUS * gpu_rate * (io['decode'] + io['encode']):.3g} cores a node for decode and encode"),
+        (
+            "2 workers on this machine",
+            2,
+            chunk,
+            rate,
+            f"measured {frames / s['ray_2']:.3g} fps; its {cores} cores allow {cores / core_s:.3g}",
+        ),
+        (
+            f"{CLUSTER_NODES} nodes × {CLUSTER_GPUS} CPU workers at this machine's rate",
+            cluster,
+            CLUSTER_CHUNK,
+            rate,
+            f"a floor; each worker takes {core_s * rate:.2g} cores",
+        ),
+        (
+            f"{CLUSTER_NODES} nodes × {CLUSTER_GPUS} GPUs",
+            cluster,
+            CLUSTER_CHUNK,
+            gpu_rate,
+            "r: one GPU, measured above"
+            if gpu
+            else f"r: a task's PNG decode/encode ceiling (no GPU here); needs "
+            f"{CLUSTER_GPUS * gpu_rate * (io['decode'] + io['encode']):.3g} cores a node for decode and encode",
+        ),
     ]
     bytes_per_frame = io["input_bytes"] + io["png_bytes"]
     extrapolation = []
     for case, workers, size, r, note in cases:
         fps = throughput(workers, size, r, overhead)
-        extrapolation.append({"case": case, "W": workers, "C": size, "r_fps": r, "o_s": overhead, "fps": fps,
-                              "frames_per_hour": fps * 3600, "storage_mb_s": fps * bytes_per_frame / 1e6,
-                              "note": note})
-    tables.append(Table(
-        "Extrapolation: throughput = W·C / (C/r + o) fps (W workers of r fps, chunks of C frames, o s per chunk)",
-        ["case", "W", "C", "r (fps/worker)", "o (s/chunk)", "fps", "frames/hour", "storage MB/s", "note"],
-        [list(row.values()) for row in extrapolation]))
-    figures = {"seconds": s, "rate_per_worker_fps": rate, "cpu_s_per_frame": core_s, "overhead_per_chunk_s": overheads,
-               "fixed_s_per_render": fixed, "ray_init_s": init_s, "io": io, "extrapolation": extrapolation}
+        extrapolation.append(
+            {
+                "case": case,
+                "W": workers,
+                "C": size,
+                "r_fps": r,
+                "o_s": overhead,
+                "fps": fps,
+                "frames_per_hour": fps * 3600,
+                "storage_mb_s": fps * bytes_per_frame / 1e6,
+                "note": note,
+            }
+        )
+    tables.append(
+        Table(
+            "Extrapolation: throughput = W·C / (C/r + o) fps (W workers of r fps, chunks of C frames, o s per chunk)",
+            ["case", "W", "C", "r (fps/worker)", "o (s/chunk)", "fps", "frames/hour", "storage MB/s", "note"],
+            [list(row.values()) for row in extrapolation],
+        )
+    )
+    figures = {
+        "seconds": s,
+        "rate_per_worker_fps": rate,
+        "cpu_s_per_frame": core_s,
+        "overhead_per_chunk_s": overheads,
+        "fixed_s_per_render": fixed,
+        "ray_init_s": init_s,
+        "io": io,
+        "extrapolation": extrapolation,
+    }
     return tables, figures
 
 

@@ -32,9 +32,28 @@ def _seconds(command: list[str]) -> float:
 
 def _sample_look(folder: Path) -> Path:
     look = folder / "sample.look.safetensors"
-    subprocess.run([sys.executable, "-m", "hrstyle", "tune", str(ROOT / "sample_frames/keyframe.png"),
-                    str(ROOT / "sample_frames/look.jpg"), "--size", "32", "--steps", "1", "--judge-size", "0",
-                    "--net", "hrnet-small", "-o", str(look)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hrstyle",
+            "tune",
+            str(ROOT / "sample_frames/keyframe.png"),
+            str(ROOT / "sample_frames/look.jpg"),
+            "--size",
+            "32",
+            "--steps",
+            "1",
+            "--judge-size",
+            "0",
+            "--net",
+            "hrnet-small",
+            "-o",
+            str(look),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return look
 
 
@@ -59,11 +78,21 @@ def main() -> None:
                 samples[name].append(_seconds(command))
     medians = {name: statistics.median(s) for name, s in samples.items()}
     torch_s = medians["python -c 'import torch'"]
-    rows = [[name, medians[name], medians[name] / torch_s, TARGETS_S.get(name, "–"),
-             ("pass" if medians[name] <= TARGETS_S[name] else "FAIL") if name in TARGETS_S else "–"]
-            for name in commands]
-    table = Table(f"Start-up, median of {args.repeats} fresh processes", 
-                  ["command", "seconds", "× import torch", "target s", "verdict"], rows)
+    rows = [
+        [
+            name,
+            medians[name],
+            medians[name] / torch_s,
+            TARGETS_S.get(name, "–"),
+            ("pass" if medians[name] <= TARGETS_S[name] else "FAIL") if name in TARGETS_S else "–",
+        ]
+        for name in commands
+    ]
+    table = Table(
+        f"Start-up, median of {args.repeats} fresh processes",
+        ["command", "seconds", "× import torch", "target s", "verdict"],
+        rows,
+    )
     print(write_results("startup", {"seconds": samples, "medians": medians, "targets": TARGETS_S}, [table], args.out))
 
 

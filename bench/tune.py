@@ -23,27 +23,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 import torch
+from common import Table, device_name, peak_rss_mb, sync, timed, write_results
 from torch import Tensor
 
-from common import Table, device_name, peak_rss_mb, sync, timed, write_results
+import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 from hrstyle.device import autocast, pick_device
 from hrstyle.errors import InputError
-from hrstyle.io.stills import read_image
-from hrstyle.io.tensors import to_pixels, to_tensor
-from hrstyle.io.imaging import resize
-from hrstyle.score.metrics import score_still
-from hrstyle.look.perceptual import PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
-from hrstyle.look.config import STYLE_LAYERS
 from hrstyle.grade.config import RenderCfg
 from hrstyle.grade.steps import carry_to_full_res
+from hrstyle.io.imaging import resize
+from hrstyle.io.stills import read_image
+from hrstyle.io.tensors import to_pixels, to_tensor
+from hrstyle.look.config import STYLE_LAYERS, TuneCfg
+from hrstyle.look.perceptual import PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
 from hrstyle.look.tune import judge_long_side, prepare, tune
-from hrstyle.look.config import TuneCfg
+from hrstyle.score.metrics import score_still
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYFRAME, LOOK = ROOT / "sample_frames/keyframe.png", ROOT / "sample_frames/look.jpg"
-TARGET_RATIO = 1.5       # a tune step costs at most 1.5x a Gatys step at the same size (issue 2, item 9)
+TARGET_RATIO = 1.5  # a tune step costs at most 1.5x a Gatys step at the same size (issue 2, item 9)
 TARGET_GPU_TUNE_S = 15.0  # the default tune at 512 px on a GPU
 
 
@@ -63,8 +62,9 @@ class Gatys:
     def step(self) -> float:
         self.opt.zero_grad(set_to_none=True)
         with autocast(self.image.device):
-            total = perceptual_loss(self.vgg, self.image, self.targets, self.cfg.content_weight,
-                                    self.cfg.style_weight, self.layer_weights).total
+            total = perceptual_loss(
+                self.vgg, self.image, self.targets, self.cfg.content_weight, self.cfg.style_weight, self.layer_weights
+            ).total
         total.backward()
         loss = total.item()
         if loss < self.best_loss:
@@ -75,8 +75,9 @@ class Gatys:
         return loss
 
 
-def _setup(keyframe: Tensor, look: Tensor, cfg: TuneCfg, device: torch.device, vgg: VGGFeatures,
-           lr: float) -> tuple[Tensor, PerceptualTargets, Gatys]:
+def _setup(
+    keyframe: Tensor, look: Tensor, cfg: TuneCfg, device: torch.device, vgg: VGGFeatures, lr: float
+) -> tuple[Tensor, PerceptualTargets, Gatys]:
     """The targets both methods share, at the tune's judge size, and Gatys on the keyframe there:
     both pay for VGG at that size, so the ratio is what the network costs on top."""
     side = judge_long_side(cfg, keyframe)
@@ -85,8 +86,17 @@ def _setup(keyframe: Tensor, look: Tensor, cfg: TuneCfg, device: torch.device, v
     return judged, targets, Gatys(judged, vgg, targets, cfg, lr)
 
 
-def time_steps(keyframe: Tensor, look: Tensor, size: int, steps: int, warmup: int, device: torch.device,
-               vgg: VGGFeatures, lr: float, steady_weight: float = TuneCfg().steady_weight) -> dict[str, Any]:
+def time_steps(
+    keyframe: Tensor,
+    look: Tensor,
+    size: int,
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    vgg: VGGFeatures,
+    lr: float,
+    steady_weight: float = TuneCfg().steady_weight,
+) -> dict[str, Any]:
     """Seconds per step of the tune and of Gatys at ``size``, measured alternately.
 
     `tune` runs once; its ``on_step`` callback stamps the clock and runs one
@@ -112,22 +122,33 @@ def time_steps(keyframe: Tensor, look: Tensor, size: int, steps: int, warmup: in
 
     result = tune(keyframe, look, cfg, device=device, vgg=vgg, targets=targets, on_step=on_step)
     # Keep tune steps warmup+2 .. warmup+steps+1, each with the Gatys step that ran right after it.
-    tune_s, gatys_s = tune_s[warmup:], gatys_s[warmup + 1:]
+    tune_s, gatys_s = tune_s[warmup:], gatys_s[warmup + 1 :]
     tune_med, gatys_med = statistics.median(tune_s), statistics.median(gatys_s)
     ratio = tune_med / gatys_med
     return {
-        "device": device.type, "device_name": device_name(device), "size": size, "steady_weight": steady_weight,
-        "work_hw": list(result.work_size), "judge_hw": list(content.shape[-2:]),
-        "steps": steps, "warmup": warmup,
-        "tune_s_per_step": tune_med, "gatys_s_per_step": gatys_med,
-        "tune_steps_per_s": 1 / tune_med, "gatys_steps_per_s": 1 / gatys_med,
-        "ratio": ratio, "target_ratio": TARGET_RATIO, "pass": ratio <= TARGET_RATIO,
-        "tune_s": tune_s, "gatys_s": gatys_s,
+        "device": device.type,
+        "device_name": device_name(device),
+        "size": size,
+        "steady_weight": steady_weight,
+        "work_hw": list(result.work_size),
+        "judge_hw": list(content.shape[-2:]),
+        "steps": steps,
+        "warmup": warmup,
+        "tune_s_per_step": tune_med,
+        "gatys_s_per_step": gatys_med,
+        "tune_steps_per_s": 1 / tune_med,
+        "gatys_steps_per_s": 1 / gatys_med,
+        "ratio": ratio,
+        "target_ratio": TARGET_RATIO,
+        "pass": ratio <= TARGET_RATIO,
+        "tune_s": tune_s,
+        "gatys_s": gatys_s,
     }
 
 
-def quality(keyframe: Tensor, look: Tensor, size: int, steps: int, device: torch.device, vgg: VGGFeatures,
-            lr: float) -> list[dict[str, Any]]:
+def quality(
+    keyframe: Tensor, look: Tensor, size: int, steps: int, device: torch.device, vgg: VGGFeatures, lr: float
+) -> list[dict[str, Any]]:
     """Quality of the identity, the tune and Gatys after ``steps`` steps each at ``size``.
 
     No early stop, so both run every step. Each row has the tune objective at
@@ -144,11 +165,23 @@ def quality(keyframe: Tensor, look: Tensor, size: int, steps: int, device: torch
     def row(name: str, done: int, seconds: float, reference: Tensor, output: Tensor) -> dict[str, Any]:
         output = output.clamp(0, 1)
         with torch.no_grad():
-            terms = perceptual_loss(vgg, resize(output, tuple(content.shape[-2:])), targets, cfg.content_weight,
-                                    cfg.style_weight, layer_weights)
+            terms = perceptual_loss(
+                vgg,
+                resize(output, tuple(content.shape[-2:])),
+                targets,
+                cfg.content_weight,
+                cfg.style_weight,
+                layer_weights,
+            )
         score = score_still(to_pixels(reference), to_pixels(output), look_px, vgg)
-        return {"method": name, "steps": done, "seconds": seconds, "loss": terms.total.item(),
-                "loss_style": terms.style.item(), **score.to_dict()}
+        return {
+            "method": name,
+            "steps": done,
+            "seconds": seconds,
+            "loss": terms.total.item(),
+            "loss_style": terms.style.item(),
+            **score.to_dict(),
+        }
 
     tune_s: list[float] = []
     gatys_s: list[float] = []
@@ -177,9 +210,15 @@ def default_tune(keyframe: Tensor, look: Tensor, device: torch.device, vgg: VGGF
     with timed(seconds, device):
         result = tune(keyframe, look, cfg, device=device, vgg=vgg)
     return {
-        "device": device.type, "device_name": device_name(device), "size": cfg.size, "steps": cfg.steps,
-        "steps_done": result.steps_done, "stopped": result.stopped, "seconds": seconds[0],
-        "target_s": TARGET_GPU_TUNE_S, "pass": seconds[0] <= TARGET_GPU_TUNE_S,
+        "device": device.type,
+        "device_name": device_name(device),
+        "size": cfg.size,
+        "steps": cfg.steps,
+        "steps_done": result.steps_done,
+        "stopped": result.stopped,
+        "seconds": seconds[0],
+        "target_s": TARGET_GPU_TUNE_S,
+        "pass": seconds[0] <= TARGET_GPU_TUNE_S,
     }
 
 
@@ -194,26 +233,82 @@ def _verdict(ok: bool) -> str:
 
 
 def report(speed: list[dict], qual: list[dict], defaults: list[dict], args: argparse.Namespace) -> list[Table]:
-    tables = [Table(
-        "Step time, tune vs Gatys (medians, interleaved)",
-        ["device", "size (H×W)", "steadiness weight", "tune s/step", "Gatys s/step", "tune steps/s", "Gatys steps/s", "tune/Gatys",
-         f"≤ {TARGET_RATIO}×"],
-        [[r["device_name"], "×".join(map(str, r["work_hw"])), r["steady_weight"], r["tune_s_per_step"], r["gatys_s_per_step"],
-          r["tune_steps_per_s"], r["gatys_steps_per_s"], r["ratio"], _verdict(r["pass"])] for r in speed],
-    ), Table(
-        f"Quality after {args.quality_steps} steps at {args.quality_size} px (docs/metrics.md, on sample_frames/)",
-        ["method", "steps", "seconds", "loss (judge size)", "its style term", "style_gap", *STYLE_LAYERS,
-         "structure_ssim", "affine_residual"],
-        [[r["method"], r["steps"], r["seconds"], r["loss"], r["loss_style"], r["style_gap"],
-          *r["style_per_layer"].values(), r["structure_ssim"], r["affine_residual"]] for r in qual],
-    )]
+    tables = [
+        Table(
+            "Step time, tune vs Gatys (medians, interleaved)",
+            [
+                "device",
+                "size (H×W)",
+                "steadiness weight",
+                "tune s/step",
+                "Gatys s/step",
+                "tune steps/s",
+                "Gatys steps/s",
+                "tune/Gatys",
+                f"≤ {TARGET_RATIO}×",
+            ],
+            [
+                [
+                    r["device_name"],
+                    "×".join(map(str, r["work_hw"])),
+                    r["steady_weight"],
+                    r["tune_s_per_step"],
+                    r["gatys_s_per_step"],
+                    r["tune_steps_per_s"],
+                    r["gatys_steps_per_s"],
+                    r["ratio"],
+                    _verdict(r["pass"]),
+                ]
+                for r in speed
+            ],
+        ),
+        Table(
+            f"Quality after {args.quality_steps} steps at {args.quality_size} px (docs/metrics.md, on sample_frames/)",
+            [
+                "method",
+                "steps",
+                "seconds",
+                "loss (judge size)",
+                "its style term",
+                "style_gap",
+                *STYLE_LAYERS,
+                "structure_ssim",
+                "affine_residual",
+            ],
+            [
+                [
+                    r["method"],
+                    r["steps"],
+                    r["seconds"],
+                    r["loss"],
+                    r["loss_style"],
+                    r["style_gap"],
+                    *r["style_per_layer"].values(),
+                    r["structure_ssim"],
+                    r["affine_residual"],
+                ]
+                for r in qual
+            ],
+        ),
+    ]
     if defaults:
-        tables.append(Table(
-            "Default tune (TuneCfg()) wall time",
-            ["device", "size", "steps done / max", "stopped", "seconds", f"≤ {TARGET_GPU_TUNE_S:g} s"],
-            [[r["device_name"], r["size"], f"{r['steps_done']}/{r['steps']}", r["stopped"], r["seconds"],
-              _verdict(r["pass"])] for r in defaults],
-        ))
+        tables.append(
+            Table(
+                "Default tune (TuneCfg()) wall time",
+                ["device", "size", "steps done / max", "stopped", "seconds", f"≤ {TARGET_GPU_TUNE_S:g} s"],
+                [
+                    [
+                        r["device_name"],
+                        r["size"],
+                        f"{r['steps_done']}/{r['steps']}",
+                        r["stopped"],
+                        r["seconds"],
+                        _verdict(r["pass"]),
+                    ]
+                    for r in defaults
+                ],
+            )
+        )
     return tables
 
 
@@ -225,8 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality-steps", type=int, default=100, help="steps per method for the quality figures")
     parser.add_argument("--quality-size", type=int, default=256, help="work size (long side) for quality")
     parser.add_argument("--gatys-lr", type=float, default=0.01, help="Adam learning rate on [0,1] pixels")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="auto: the CPU, plus the GPU where there is one")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="auto: the CPU, plus the GPU where there is one",
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--out", default=str(ROOT / "bench/results"), help="results folder")
     args = parser.parse_args(argv)
@@ -268,15 +367,18 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for with_term, without in zip(speed, speed[1:]):
         if with_term["steady_weight"] and not without["steady_weight"] and with_term["size"] == without["size"]:
-            notes.append(f"The steadiness term costs {with_term['ratio'] / without['ratio']:.2f}× per step at "
-                         f"{with_term['size']} px on {with_term['device']} (tune/Gatys with it over without).")
+            notes.append(
+                f"The steadiness term costs {with_term['ratio'] / without['ratio']:.2f}× per step at "
+                f"{with_term['size']} px on {with_term['device']} (tune/Gatys with it over without)."
+            )
     cpu_512 = [r for r in speed if r["device"] == "cpu" and r["size"] == TuneCfg().size]
     if cpu_512 and not defaults:
         est = TuneCfg().steps * cpu_512[0]["tune_s_per_step"]
-        notes.append(f"Default tune not run on the CPU: {TuneCfg().steps} steps at {TuneCfg().size} px would take "
-                     f"about {est:.0f} s here (at most; it may stop early on a plateau).")
-    data = {"args": vars(args), "speed": speed, "quality": qual, "default_tune": defaults,
-            "peak_rss_mb": peak_rss_mb()}
+        notes.append(
+            f"Default tune not run on the CPU: {TuneCfg().steps} steps at {TuneCfg().size} px would take "
+            f"about {est:.0f} s here (at most; it may stop early on a plateau)."
+        )
+    data = {"args": vars(args), "speed": speed, "quality": qual, "default_tune": defaults, "peak_rss_mb": peak_rss_mb()}
     print(write_results("tune", data, report(speed, qual, defaults, args), args.out, notes))
     return 0
 

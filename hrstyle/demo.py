@@ -1,8 +1,8 @@
 """`hrstyle demo`: tune a look on the bundled sample, grade the sample shot, show before and after.
 
-Sized to finish in under three minutes on two CPU cores: a 256 px tune, then
-the 24-frame 960×540 shot graded through exactly what `hrstyle apply --smooth`
-runs (the network at the work size, carried to full resolution by the guided
+Sized to finish in under three minutes on two CPU cores (bench/demo.py): a
+quick 256 px tune, then the 24-frame 960×540 shot graded through exactly what
+`hrstyle apply --smooth` runs (the network at the work size, carried to full resolution by the guided
 affine fit).
 """
 
@@ -54,9 +54,15 @@ def _png(path: Path, pixels: np.ndarray) -> Path:
     return path
 
 
-def run_demo(out_dir: str | Path = "hrstyle-demo", cfg: TuneCfg = DEMO_TUNE, render: RenderCfg = DEMO_RENDER, *,
-             device: torch.device | str = "cpu", on_step: StepCallback | None = None,
-             on_frame: Callable[[RenderProgress], None] | None = None) -> DemoResult:
+def run_demo(
+    out_dir: str | Path = "hrstyle-demo",
+    cfg: TuneCfg = DEMO_TUNE,
+    render: RenderCfg = DEMO_RENDER,
+    *,
+    device: torch.device | str = "cpu",
+    on_step: StepCallback | None = None,
+    on_frame: Callable[[RenderProgress], None] | None = None,
+) -> DemoResult:
     """Tune sample_frames/keyframe.png → look.jpg, grade sample_frames/shot, and write
     the look, the graded shot, a contact sheet and a side-by-side before/after video."""
     samples, out_dir = samples_dir(), Path(out_dir)
@@ -77,8 +83,10 @@ def run_demo(out_dir: str | Path = "hrstyle-demo", cfg: TuneCfg = DEMO_TUNE, ren
     pairs = [(read_image(ref.path).pixels, read_image(shot_dir / ref.path.name).pixels) for ref in (first, last)]
     sheet = contact_sheet(
         [[before, read_image(look_image).pixels, graded], [pairs[0][0], pairs[0][1], pairs[1][1]]],
-        [["keyframe", "look", "graded keyframe"],
-         [f"frame {first.number} before", f"frame {first.number} after", f"frame {last.number} after"]],
+        [
+            ["keyframe", "look", "graded keyframe"],
+            [f"frame {first.number} before", f"frame {first.number} after", f"frame {last.number} after"],
+        ],
         cell_width=480,
     )
     outputs = {

@@ -62,6 +62,7 @@ PNG_COMPRESSION = 9
 # Affine helpers
 # --------------------------------------------------------------------------
 
+
 def to_3x3(m: np.ndarray) -> np.ndarray:
     """Lift a 2x3 affine matrix to a 3x3 homogeneous one."""
     return np.vstack([np.asarray(m, dtype=np.float64), [0.0, 0.0, 1.0]])
@@ -88,6 +89,7 @@ def plate_to_frame(zoom: float, centre: tuple[float, float]) -> np.ndarray:
 # --------------------------------------------------------------------------
 # Camera and light
 # --------------------------------------------------------------------------
+
 
 def ease(t: float) -> float:
     """Half linear, half smoothstep.
@@ -135,10 +137,21 @@ def build_camera(photo_size: tuple[int, int]) -> dict:
         ),
         "conventions": {
             "coordinates": "OpenCV pixel centres: (0,0) is the centre of the top-left pixel; x right, y down.",
-            "photo_to_frame": "2x3 affine, [x_frame, y_frame] = M @ [x_photo, y_photo, 1], photo = the original skimage image.",
-            "plate_to_frame": "2x3 affine from the Lanczos-upscaled plate; each frame is cv2.warpAffine(plate, M, (960, 540), INTER_CUBIC, BORDER_REFLECT_101).",
-            "gain_rgb": "frame 8-bit code value = round(clip(warped_plate, 0, 255) * gain) per channel; every gain is <= 1, so the light never clips.",
-            "flow": "see true_flow() in make_sample.py: backward flow, flow_ab[y,x] = position in frame a of frame b's pixel (x,y), minus (x,y).",
+            "photo_to_frame": (
+                "2x3 affine, [x_frame, y_frame] = M @ [x_photo, y_photo, 1], photo = the original skimage image."
+            ),
+            "plate_to_frame": (
+                "2x3 affine from the Lanczos-upscaled plate; each frame is "
+                "cv2.warpAffine(plate, M, (960, 540), INTER_CUBIC, BORDER_REFLECT_101)."
+            ),
+            "gain_rgb": (
+                "frame 8-bit code value = round(clip(warped_plate, 0, 255) * gain) per channel; "
+                "every gain is <= 1, so the light never clips."
+            ),
+            "flow": (
+                "see true_flow() in make_sample.py: backward flow, "
+                "flow_ab[y,x] = position in frame a of frame b's pixel (x,y), minus (x,y)."
+            ),
         },
         "source": {
             "photo": "skimage.data.coffee",
@@ -180,6 +193,7 @@ def true_flow(camera: dict, a: int, b: int) -> np.ndarray:
 # --------------------------------------------------------------------------
 # Rendering the shot
 # --------------------------------------------------------------------------
+
 
 def make_plate(photo: np.ndarray) -> np.ndarray:
     """Upscale the photo to the plate, kept in float so the frame warp rounds only once."""
@@ -278,9 +292,9 @@ def write_look() -> tuple[np.ndarray, np.ndarray]:
     h, w = photo.shape[:2]
     scale = LOOK_LONG_SIDE / max(h, w)
     size = (round(w * scale), round(h * scale))
-    resized = np.clip(
-        cv2.resize(photo.astype(np.float32), size, interpolation=cv2.INTER_LANCZOS4), 0, 255
-    ).astype(np.uint8)
+    resized = np.clip(cv2.resize(photo.astype(np.float32), size, interpolation=cv2.INTER_LANCZOS4), 0, 255).astype(
+        np.uint8
+    )
     graded = grade_look(resized)
     write_rgb(HERE / "look.jpg", graded, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     return resized, graded
@@ -289,6 +303,7 @@ def write_look() -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------
 # Sanity checks, printed rather than tested: this is a generator, not library code
 # --------------------------------------------------------------------------
+
 
 def flow_check(camera: dict, a: int, b: int, margin: int = 16) -> tuple[float, float]:
     """Mean abs error (8-bit units) of frame a warped by true_flow vs frame b, and the unwarped difference.
@@ -307,8 +322,14 @@ def flow_check(camera: dict, a: int, b: int, margin: int = 16) -> tuple[float, f
     map_x, map_y = xs + flow[..., 0], ys + flow[..., 1]
     warped = cv2.remap(img_a, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
     inside = (
-        (map_x >= margin) & (map_x <= w - 1 - margin) & (map_y >= margin) & (map_y <= h - 1 - margin)
-        & (xs >= margin) & (xs <= w - 1 - margin) & (ys >= margin) & (ys <= h - 1 - margin)
+        (map_x >= margin)
+        & (map_x <= w - 1 - margin)
+        & (map_y >= margin)
+        & (map_y <= h - 1 - margin)
+        & (xs >= margin)
+        & (xs <= w - 1 - margin)
+        & (ys >= margin)
+        & (ys <= h - 1 - margin)
     )
     err = float(np.abs(warped - img_b)[inside].mean())
     base = float(np.abs(img_a - img_b)[inside].mean())

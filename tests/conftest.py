@@ -40,5 +40,3 @@ def immutable_dir(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("chattr +i is not available here")
     yield folder
     make_mutable(folder)
-
-

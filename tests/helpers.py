@@ -112,8 +112,17 @@ def make_look(work_size: tuple[int, int] = (36, 64), grade: float = 0.002, seed:
         if grade:
             net.head.weight.normal_(0, grade)
             net.head.bias.copy_(torch.tensor([0.05, 0.0, -0.05]))
-    meta = LookMeta(net_cfg=net.cfg.to_dict(), tune_cfg={}, steps_done=0, work_size=list(work_size),
-                    vgg_weights="none", keyframe_sha256="", look_sha256="", final_losses={}, stopped="completed")
+    meta = LookMeta(
+        net_cfg=net.cfg.to_dict(),
+        tune_cfg={},
+        steps_done=0,
+        work_size=list(work_size),
+        vgg_weights="none",
+        keyframe_sha256="",
+        look_sha256="",
+        final_losses={},
+        stopped="completed",
+    )
     return Look(net.requires_grad_(False), meta, hashlib.sha256(f"{work_size}{grade}{seed}".encode()).hexdigest())
 
 

@@ -36,11 +36,16 @@ FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCh
 _number = st.integers(0, 10**6).map(str) | st.sampled_from(["", "-", "00", "1e3", "٣", "99999999999999999999"])
 _range_part = st.builds(
     lambda a, b, mode, step: f"{a}-{b}{mode}{step}" if mode else f"{a}-{b}" if b else a,
-    _number, _number, st.sampled_from(["", "x", "y", "X", "z"]), st.integers(-5, 5).map(str) | st.just(""),
+    _number,
+    _number,
+    st.sampled_from(["", "x", "y", "X", "z"]),
+    st.integers(-5, 5).map(str) | st.just(""),
 )
-_range_text = st.lists(_range_part, min_size=1, max_size=4).map(",".join) | st.text(
-    alphabet=string.digits + ",-xy #%@d \t", max_size=30
-) | st.text(max_size=20)
+_range_text = (
+    st.lists(_range_part, min_size=1, max_size=4).map(",".join)
+    | st.text(alphabet=string.digits + ",-xy #%@d \t", max_size=30)
+    | st.text(max_size=20)
+)
 
 
 @FUZZ
@@ -79,21 +84,35 @@ def test_x_and_y_steps_split_a_range_and_x_keeps_its_start(first, last, step):
 def plates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of empty files whose names look like frames of several patterns."""
     folder = tmp_path_factory.mktemp("plates")
-    for name in ("a.0001.png", "a.0002.png", "a.0010.png", "a.1.png", "a.02.png", "b_001.exr", "c.12345678.dpx",
-                 "shot 1.0001.tif", "plan ñ.0007.png", "%04d.png", "#.png", "a.0001.png.bak"):
+    for name in (
+        "a.0001.png",
+        "a.0002.png",
+        "a.0010.png",
+        "a.1.png",
+        "a.02.png",
+        "b_001.exr",
+        "c.12345678.dpx",
+        "shot 1.0001.tif",
+        "plan ñ.0007.png",
+        "%04d.png",
+        "#.png",
+        "a.0001.png.bak",
+    ):
         (folder / name).write_bytes(b"")
     (folder / "sub.0001.png").mkdir()
     return folder
 
 
-_wildcard = st.sampled_from(["#", "##", "####", "@", "@@@", "#@@", "%d", "%04d", "%4d", "%08d", "%0d", "%"]) | st.builds(
-    lambda n: f"%0{n}d", st.integers(0, 10**12)) | st.builds(lambda n: "#" * n, st.integers(1, 40))
+_wildcard = (
+    st.sampled_from(["#", "##", "####", "@", "@@@", "#@@", "%d", "%04d", "%4d", "%08d", "%0d", "%"])
+    | st.builds(lambda n: f"%0{n}d", st.integers(0, 10**12))
+    | st.builds(lambda n: "#" * n, st.integers(1, 40))
+)
 _name_part = st.text(alphabet=string.ascii_letters + string.digits + " ._-ñ%#@,", max_size=8)
 
 
 @FUZZ
-@given(_name_part, _name_part, _wildcard, st.sampled_from([".png", ".exr", "", ".dpx"]),
-       st.none() | _range_text)
+@given(_name_part, _name_part, _wildcard, st.sampled_from([".png", ".exr", "", ".dpx"]), st.none() | _range_text)
 def test_frame_patterns_open_or_raise_a_sequence_error(plates, prefix, middle, wildcard, suffix, frames):
     pattern = str(plates / f"{prefix}{middle}{wildcard}{suffix}")  # middle may hold an embedded range
     sequence_name(pattern)  # never raises
@@ -109,7 +128,11 @@ def test_frame_patterns_open_or_raise_a_sequence_error(plates, prefix, middle, w
 # --- look metadata ---------------------------------------------------------------------------
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=20)
     | st.sampled_from(["\x1b[31m", "a\u202eb", "\x00", "x" * 5000]),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
@@ -156,7 +179,8 @@ def test_look_metadata_loads_or_raises_look_format_error(look_parts, data):
             meta[name] = data.draw(_json, label=name)
     if data.draw(st.booleans(), label="edit net_cfg") and isinstance(meta.get("net_cfg"), dict):
         meta["net_cfg"][data.draw(st.sampled_from(["width", "streams", "stages", "blocks", "norm", "act", "x"]))] = (
-            data.draw(_json | st.integers(-3, 300), label="net_cfg value"))
+            data.draw(_json | st.integers(-3, 300), label="net_cfg value")
+        )
     try:
         look = _load_with_metadata(folder, tensors, json.dumps(meta))
     except LookFormatError as exc:

@@ -39,38 +39,78 @@ def info(
 @command()
 def bake(
     look_file: Annotated[Path, typer.Argument(help="The look file to bake, from hrstyle tune.", show_default=False)],
-    sources: Annotated[list[Path], typer.Option(
-        "--from", metavar="FRAME", show_default=False,
-        help="A frame to run the look over; repeat for more. Frames that together show the shot's colours give "
-             "a LUT that holds across it.")],
-    output: Annotated[Optional[Path], typer.Option(
-        "-o", "--output", help="The .cube file to write. Default: <look>.cube beside the look file.",
-        rich_help_panel=OUTPUT)] = None,
-    size: Annotated[int, typer.Option(
-        "--size", help="Lattice points per axis: 33 (what grading apps usually load) or 65 (finer, 8x the "
-                       "file).")] = BakeCfg.size,
-    look_image: Annotated[Optional[Path], typer.Option(
-        "--look-image", show_default=False,
-        help="The reference still the look was tuned towards: adds the network's and the LUT's style gap to the "
-             "report.")] = None,
-    interpolation: Annotated[str, typer.Option(
-        "--interpolation",
-        help="The interpolation the LUT is fitted for and measured with: tetrahedral, or trilinear (the default "
-             "of OCIO and Resolve).")] = BakeCfg.method,
-    smoothness: Annotated[float, typer.Option(
-        "--smoothness", help="How smooth the table is where colours are sparse; higher gives up fidelity for "
-                             "smoothness.", rich_help_panel="Fitting")] = DEFAULT_SMOOTHNESS,
-    samples: Annotated[int, typer.Option(
-        "--samples", min=1, help="Random pixels per frame the LUT is fitted to.",
-        rich_help_panel="Fitting")] = BakeCfg.samples_per_frame,
-    seed: Annotated[int, typer.Option(
-        help="Which pixels are sampled; the same seed and frames give the same LUT.",
-        rich_help_panel="Fitting")] = BakeCfg.seed,
+    sources: Annotated[
+        list[Path],
+        typer.Option(
+            "--from",
+            metavar="FRAME",
+            show_default=False,
+            help="A frame to run the look over; repeat for more. Frames that together show the shot's colours give "
+            "a LUT that holds across it.",
+        ),
+    ],
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "-o",
+            "--output",
+            help="The .cube file to write. Default: <look>.cube beside the look file.",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = None,
+    size: Annotated[
+        int,
+        typer.Option(
+            "--size", help="Lattice points per axis: 33 (what grading apps usually load) or 65 (finer, 8x the file)."
+        ),
+    ] = BakeCfg.size,
+    look_image: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--look-image",
+            show_default=False,
+            help="The reference still the look was tuned towards: adds the network's and the LUT's style gap to the "
+            "report.",
+        ),
+    ] = None,
+    interpolation: Annotated[
+        str,
+        typer.Option(
+            "--interpolation",
+            help="The interpolation the LUT is fitted for and measured with: tetrahedral, or trilinear (the default "
+            "of OCIO and Resolve).",
+        ),
+    ] = BakeCfg.method,
+    smoothness: Annotated[
+        float,
+        typer.Option(
+            "--smoothness",
+            help="How smooth the table is where colours are sparse; higher gives up fidelity for smoothness.",
+            rich_help_panel="Fitting",
+        ),
+    ] = DEFAULT_SMOOTHNESS,
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--samples", min=1, help="Random pixels per frame the LUT is fitted to.", rich_help_panel="Fitting"
+        ),
+    ] = BakeCfg.samples_per_frame,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Which pixels are sampled; the same seed and frames give the same LUT.", rich_help_panel="Fitting"
+        ),
+    ] = BakeCfg.seed,
     device: Annotated[str, typer.Option(help="Where the look runs: auto, cpu, cuda or mps.")] = "auto",
-    force: Annotated[bool, typer.Option(
-        "--force", help="Overwrite an existing .cube file.", rich_help_panel=OUTPUT)] = False,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print the capture figures and the path as JSON on stdout.", rich_help_panel=OUTPUT)] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing .cube file.", rich_help_panel=OUTPUT)
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the capture figures and the path as JSON on stdout.", rich_help_panel=OUTPUT
+        ),
+    ] = False,
 ) -> None:
     """Bake a look into a 3D LUT (.cube) for Resolve, Baselight, Nuke or OCIO; says how much of the look it carries.
 
@@ -84,11 +124,22 @@ def bake(
     if size not in (33, 65):
         fail(f"--size {size}: expected 33 or 65", 2)
     cfg = BakeCfg(size=size, smoothness=smoothness, method=interpolation, samples_per_frame=samples, seed=seed)
-    result = bake_files(look_file, sources, output, cfg, RenderCfg(device=device), look_image=look_image,
-                        overwrite=force)
+    result = bake_files(
+        look_file, sources, output, cfg, RenderCfg(device=device), look_image=look_image, overwrite=force
+    )
     if as_json:
-        print(json.dumps({"path": str(result.path), "size": size, "interpolation": interpolation,
-                          "seconds": round(result.seconds, 3), **result.capture.to_dict()}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "path": str(result.path),
+                    "size": size,
+                    "interpolation": interpolation,
+                    "seconds": round(result.seconds, 3),
+                    **result.capture.to_dict(),
+                },
+                indent=2,
+            )
+        )
         return
     _report_bake(result)
     out.print(str(result.path), markup=False)
@@ -96,8 +147,9 @@ def bake(
 
 def _report_bake(result: BakeResult) -> None:
     c = result.capture
-    table = figures_table(f"{result.cfg.size}³ LUT from {c.frames} frame(s), {result.cfg.method}, "
-                          f"{result.seconds:.1f} s")
+    table = figures_table(
+        f"{result.cfg.size}³ LUT from {c.frames} frame(s), {result.cfg.method}, {result.seconds:.1f} s"
+    )
     table.add_row("captured", f"{c.captured:.1%}", "share of the look's change the LUT reproduces")
     table.add_row("rmse", f"{c.rmse * 255:.2f}", "LUT vs network, in 8-bit code values")
     table.add_row("max abs diff", f"{c.max_abs * 255:.1f}", "the worst pixel, in 8-bit code values")

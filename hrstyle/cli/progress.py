@@ -78,20 +78,33 @@ class TuneBar(Bar):
     """Progress of a tune (step, losses, it/s), plus previews."""
 
     def __init__(self, steps: int, preview: Path | None = None, preview_every: int = 25):
-        figures = ("loss {loss:.3f} · content {content:.3f} · style {style:.3f} · steady {steady:.3f} · "
-                   "structure {structure:.3f} · residual {residual:.3f}")
+        figures = (
+            "loss {loss:.3f} · content {content:.3f} · style {style:.3f} · steady {steady:.3f} · "
+            "structure {structure:.3f} · residual {residual:.3f}"
+        )
         super().__init__(
-            TextColumn("[bold]tune"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]tune"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn(figures.replace("{", "{task.fields[").replace(":.3f}", "]:.3f}")),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
             plain="tune {completed}/{total} ({percent:.0%}) · " + figures + " · {rate}",
         )
         self.steps, self.preview, self.preview_every = steps, preview, preview_every
 
     def __call__(self, stats: StepStats, image: Tensor) -> None:
-        self.update(self.steps, stats.step, loss=stats.total, content=stats.content, style=stats.style,
-                    steady=stats.steady, structure=stats.structure_ssim, residual=stats.affine_residual,
-                    rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s")
+        self.update(
+            self.steps,
+            stats.step,
+            loss=stats.total,
+            content=stats.content,
+            style=stats.style,
+            steady=stats.steady,
+            structure=stats.structure_ssim,
+            residual=stats.affine_residual,
+            rate=f"{stats.step / max(stats.seconds, 1e-9):.2f} it/s",
+        )
         if self.preview is not None and (stats.step % self.preview_every == 0 or stats.step == 1):
             from ..io.tensors import write_preview
 
@@ -102,9 +115,15 @@ class RenderBar(Bar):
     """Progress of a render: frames done/total, fps, time left."""
 
     def __init__(self, label: str = "apply") -> None:
-        super().__init__(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-                         TextColumn("{task.fields[fps]}"), TimeRemainingColumn(), TimeElapsedColumn(),
-                         plain=label + " {completed}/{total} frames ({percent:.0%}) · {fps}")
+        super().__init__(
+            TextColumn(f"[bold]{label}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[fps]}"),
+            TimeRemainingColumn(),
+            TimeElapsedColumn(),
+            plain=label + " {completed}/{total} frames ({percent:.0%}) · {fps}",
+        )
 
     def __call__(self, p: RenderProgress) -> None:
         self.update(p.total, p.done, fps=f"{p.fps:.2f} fps")
@@ -114,23 +133,35 @@ class SweepBar(Bar):
     """One bar over every step of every cell of a sweep, and a line per finished cell."""
 
     def __init__(self) -> None:
-        super().__init__(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
-                         TextColumn("{task.fields[cell]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                         plain="sweep {completed}/{total} steps ({percent:.0%}) · {cell}", transient=False)
+        super().__init__(
+            TextColumn("[bold]sweep"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[cell]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            plain="sweep {completed}/{total} steps ({percent:.0%}) · {cell}",
+            transient=False,
+        )
         self.steps = self.done = self.total = 0
 
     def step(self, p: SweepProgress) -> None:
         self.steps, self.total = p.steps, p.total
-        self.update(p.total, p.completed,
-                    cell=f"cell {p.cell + 1}/{p.cells}: content {p.content_weight:g}, style {p.style_weight:g}")
+        self.update(
+            p.total,
+            p.completed,
+            cell=f"cell {p.cell + 1}/{p.cells}: content {p.content_weight:g}, style {p.style_weight:g}",
+        )
 
     def cell(self, cell: SweepCell) -> None:
         self.done += 1  # a cell that stopped early on a plateau still counts its full steps
         if self.task is not None:
             self.progress.update(self.task, completed=self.done * self.steps)
         s = cell.score
-        self.note(f"{cell.title}: style gap {s.style_gap:.3f} · structure {s.structure_ssim:.3f} · "
-                  f"affine {s.affine_residual:.3f} ({cell.seconds:.0f} s)")
+        self.note(
+            f"{cell.title}: style gap {s.style_gap:.3f} · structure {s.structure_ssim:.3f} · "
+            f"affine {s.affine_residual:.3f} ({cell.seconds:.0f} s)"
+        )
 
 
 @contextlib.contextmanager
@@ -141,5 +172,4 @@ def rendering(label: str) -> Iterator[RenderBar]:
             yield bar
         except KeyboardInterrupt:
             bar.progress.stop()
-            fail("interrupted; the finished frames are kept, run the same command again to resume",
-                 EXIT_INTERRUPTED)
+            fail("interrupted; the finished frames are kept, run the same command again to resume", EXIT_INTERRUPTED)

@@ -23,14 +23,22 @@ def figures_table(title: str) -> Table:
 
 @command()
 def score(
-    content: Annotated[Path, typer.Option(
-        "--content", help="The ungraded shot or image (folder, pattern, video or still).", show_default=False)],
-    output: Annotated[Path, typer.Option(
-        "--output", help="The graded shot or image, with the same frame numbers.", show_default=False)],
-    look: Annotated[Path, typer.Option(
-        "--look", help="The reference still the look was tuned towards.", show_default=False)],
-    every: Annotated[int, typer.Option(
-        min=1, help="Compute the still figures on every Nth frame (temporal figures use all).")] = 1,
+    content: Annotated[
+        Path,
+        typer.Option(
+            "--content", help="The ungraded shot or image (folder, pattern, video or still).", show_default=False
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", help="The graded shot or image, with the same frame numbers.", show_default=False),
+    ],
+    look: Annotated[
+        Path, typer.Option("--look", help="The reference still the look was tuned towards.", show_default=False)
+    ],
+    every: Annotated[
+        int, typer.Option(min=1, help="Compute the still figures on every Nth frame (temporal figures use all).")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
 ) -> None:
     """Measure a graded result: style gap, structure, photorealism and flicker (see docs/metrics.md)."""
@@ -48,11 +56,13 @@ def score(
 
     content_shot, output_shot = open_shot(content), open_shot(output)
     look_pixels = read_image(look).pixels
-    with Progress(TextColumn("[bold]score"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
+    with Progress(
+        TextColumn("[bold]score"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True
+    ) as progress:
         task = progress.add_task("score", total=len(content_shot))
-        result = score_shots(content_shot, output_shot, look_pixels, every=every,
-                             on_frame=lambda n: progress.advance(task))
+        result = score_shots(
+            content_shot, output_shot, look_pixels, every=every, on_frame=lambda n: progress.advance(task)
+        )
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return

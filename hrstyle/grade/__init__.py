@@ -7,8 +7,20 @@ streaming renderer.
 
 from .._lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "Grade": "protocol", "RenderCfg": "config", "SmoothCfg": "config", "BakeCfg": "config",
-    "grade_batch": "steps", "grade_frames": "steps", "Lut3D": "lut", "apply_lut": "lut", "fit_lut": "lut_fit",
-    "read_cube": "cube", "write_cube": "cube", "bake_files": "bake",
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Grade": "protocol",
+        "RenderCfg": "config",
+        "SmoothCfg": "config",
+        "BakeCfg": "config",
+        "grade_batch": "steps",
+        "grade_frames": "steps",
+        "Lut3D": "lut",
+        "apply_lut": "lut",
+        "fit_lut": "lut_fit",
+        "read_cube": "cube",
+        "write_cube": "cube",
+        "bake_files": "bake",
+    },
+)

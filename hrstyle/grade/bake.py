@@ -52,9 +52,9 @@ class Capture:
     (clipped); ``rmse``, ``max_abs`` and ``look_rmse`` are in those units."""
 
     frames: int
-    rmse: float                # LUT output vs the network's
-    max_abs: float             # the largest difference of any channel of any pixel
-    look_rmse: float           # the network's output vs its input: how far the look moves pixels
+    rmse: float  # LUT output vs the network's
+    max_abs: float  # the largest difference of any channel of any pixel
+    look_rmse: float  # the network's output vs its input: how far the look moves pixels
     style_gap_network: float | None = None  # docs/metrics.md style_gap to the look image, mean over frames
     style_gap_lut: float | None = None
 
@@ -74,10 +74,14 @@ class Capture:
         if self.captured >= GLOBAL_CAPTURE:
             return f"This look is mostly global: the LUT reproduces {share} of its change, so the .cube is the look."
         if self.captured >= LOCAL_CAPTURE:
-            return (f"This look is largely global with local parts: the LUT reproduces {share} of its change; "
-                    "what depends on where a colour sits in the frame needs the look file (hrstyle apply).")
-        return (f"This look is mostly local: a LUT reproduces only {share} of its change; "
-                "apply the look file with hrstyle apply rather than the .cube.")
+            return (
+                f"This look is largely global with local parts: the LUT reproduces {share} of its change; "
+                "what depends on where a colour sits in the frame needs the look file (hrstyle apply)."
+            )
+        return (
+            f"This look is mostly local: a LUT reproduces only {share} of its change; "
+            "apply the look file with hrstyle apply rather than the .cube."
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "psnr": self.psnr, "captured": self.captured, "verdict": self.verdict()}
@@ -92,8 +96,15 @@ class BakeResult:
     path: Path | None = None  # where `bake_files` wrote the .cube
 
 
-def bake(look: Look, frames: Sequence[Tensor], cfg: BakeCfg = BakeCfg(), render_cfg: RenderCfg = RenderCfg(), *,
-         look_image: np.ndarray | None = None, title: str = "") -> BakeResult:
+def bake(
+    look: Look,
+    frames: Sequence[Tensor],
+    cfg: BakeCfg = BakeCfg(),
+    render_cfg: RenderCfg = RenderCfg(),
+    *,
+    look_image: np.ndarray | None = None,
+    title: str = "",
+) -> BakeResult:
     """Fit a LUT to ``look`` run over ``frames`` ((1,3,H,W) float32 each, in the working
     encoding; any sizes) and measure it (`Capture`). With ``look_image`` ((H,W,3) RGB in
     [0,1]), the capture includes the style gaps of the network's and the LUT's outputs.
@@ -111,8 +122,15 @@ def bake(look: Look, frames: Sequence[Tensor], cfg: BakeCfg = BakeCfg(), render_
     graded = [grade_batch(look, frame, render_cfg).cpu().clamp(0, 1) for frame in frames]
     generator = torch.Generator().manual_seed(cfg.seed)
     pairs = [_sample(frame, out, cfg.samples_per_frame, generator) for frame, out in zip(frames, graded)]
-    lut = fit_lut(torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs]), cfg.size, cfg.smoothness,
-                  reach=cfg.reach, method=cfg.method, title=title)
+    lut = fit_lut(
+        torch.cat([x for x, _ in pairs]),
+        torch.cat([y for _, y in pairs]),
+        cfg.size,
+        cfg.smoothness,
+        reach=cfg.reach,
+        method=cfg.method,
+        title=title,
+    )
     capture = measure_capture(lut, frames, graded, cfg.method, look_image)
     return BakeResult(lut, capture, cfg, time.perf_counter() - start)
 
@@ -127,8 +145,13 @@ def _sample(frame: Tensor, graded: Tensor, count: int, generator: torch.Generato
     return x.T, y.T
 
 
-def measure_capture(lut: Lut3D, frames: Sequence[Tensor], graded: Sequence[Tensor], method: str = "tetrahedral",
-                    look_image: np.ndarray | None = None) -> Capture:
+def measure_capture(
+    lut: Lut3D,
+    frames: Sequence[Tensor],
+    graded: Sequence[Tensor],
+    method: str = "tetrahedral",
+    look_image: np.ndarray | None = None,
+) -> Capture:
     """`Capture` of ``lut`` against the network's outputs ``graded`` (clipped to [0,1]) of ``frames``,
     all (1,3,H,W) float32."""
     squared = moved = max_abs = 0.0
@@ -155,9 +178,16 @@ def default_cube_path(look_path: str | Path) -> Path:
     return look_path.with_name(stem + CUBE_SUFFIX)
 
 
-def bake_files(look_path: str | Path, frame_paths: Sequence[str | Path], out: str | Path | None = None,
-               cfg: BakeCfg = BakeCfg(), render_cfg: RenderCfg = RenderCfg(), *,
-               look_image: str | Path | None = None, overwrite: bool = False) -> BakeResult:
+def bake_files(
+    look_path: str | Path,
+    frame_paths: Sequence[str | Path],
+    out: str | Path | None = None,
+    cfg: BakeCfg = BakeCfg(),
+    render_cfg: RenderCfg = RenderCfg(),
+    *,
+    look_image: str | Path | None = None,
+    overwrite: bool = False,
+) -> BakeResult:
     """Read a look file and frames, `bake`, and write the .cube to ``out`` (atomically;
     default `default_cube_path`). This is what `hrstyle bake` runs.
 

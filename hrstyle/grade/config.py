@@ -1,5 +1,4 @@
-"""RenderCfg: how frames are graded (path, precision, guided fit, smoothing, colour space), checked once.
-"""
+"""RenderCfg: how frames are graded (path, precision, guided fit, smoothing, colour space), checked once."""
 
 from __future__ import annotations
 
@@ -27,9 +26,9 @@ DEFAULT_REACH = 0.25
 class SmoothCfg:
     """Flow-guided temporal smoothing of a look's colour transform."""
 
-    strength: float = 0.5          # 0 = off; weight of the previous frame's transform where the flow is trusted
+    strength: float = 0.5  # 0 = off; weight of the previous frame's transform where the flow is trusted
     flow: FlowMethod = "dis"
-    cut_fraction: float = 0.4      # fewer trusted pixels than this: a scene cut, start afresh
+    cut_fraction: float = 0.4  # fewer trusted pixels than this: a scene cut, start afresh
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -43,9 +42,9 @@ class RenderCfg:
     """How frames are graded. The fields `pixel_options` lists change pixels; the rest is speed."""
 
     batch_size: int | None = None  # None: 1 on the CPU, by free memory on CUDA (see auto_batch_size)
-    native: bool = False           # the network at full resolution in tiles instead of the guided carry
-    tile: int = 512                # --native: tile side in pixels before padding; 0 = the whole frame
-    tile_pad: int = 32             # --native: overlap added on each side, cross-faded
+    native: bool = False  # the network at full resolution in tiles instead of the guided carry
+    tile: int = 512  # --native: tile side in pixels before padding; 0 = the whole frame
+    tile_pad: int = 32  # --native: overlap added on each side, cross-faded
     # The guided fit runs at the work size, so its window is measured there, as
     # 1/64 of the long side (8 px at the default 512, never under 2) when None.
     # On sample_frames with a look tuned at 256 px, r=4 carries the network's
@@ -58,10 +57,10 @@ class RenderCfg:
     # 0.03 (8 code values): below that the network's change is mostly an offset.
     eps: float = 1e-3
     smooth: SmoothCfg = SmoothCfg(strength=0.0)  # flow-guided temporal smoothing; strength 0 = off
-    colorspace: str = "auto"       # frames' encoding (colour.COLORSPACES): auto = EXR is scene-linear Rec.709
+    colorspace: str = "auto"  # frames' encoding (colour.COLORSPACES): auto = EXR is scene-linear Rec.709
     interpolation: str = "tetrahedral"  # grading with a LUT: lut.INTERPOLATIONS; unused with a look
-    precision: str = "auto"        # network activations: auto = bf16/fp16 on CUDA, fp32 elsewhere
-    compile: bool = False          # torch.compile the network; costs time before the first frame
+    precision: str = "auto"  # network activations: auto = bf16/fp16 on CUDA, fp32 elsewhere
+    compile: bool = False  # torch.compile the network; costs time before the first frame
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -89,12 +88,12 @@ class RenderCfg:
 class BakeCfg:
     """How a look becomes a LUT."""
 
-    size: int = 33                    # lattice points per axis: 33 is the grading apps' usual, 65 finer
+    size: int = 33  # lattice points per axis: 33 is the grading apps' usual, 65 finer
     smoothness: float = DEFAULT_SMOOTHNESS  # see lut.fit_lut
     reach: float = DEFAULT_REACH
-    method: str = "tetrahedral"       # the interpolation the LUT is fitted for and measured with
+    method: str = "tetrahedral"  # the interpolation the LUT is fitted for and measured with
     samples_per_frame: int = 1 << 18  # random pixel pairs per frame for the fit (all, if fewer)
-    seed: int = 0                     # which pixels; the same seed and frames give the same LUT
+    seed: int = 0  # which pixels; the same seed and frames give the same LUT
 
     def __post_init__(self) -> None:
         if not (isinstance(self.size, int) and 3 <= self.size <= 129):

@@ -91,8 +91,12 @@ class _CubeParser:
         lo, hi = self._domain()
         table = self._table(size)
         try:
-            return Lut3D(torch.from_numpy(table).reshape(size, size, size, 3), lo, hi,
-                         self.keywords.get("TITLE", [""])[0].replace('"', "'"))
+            return Lut3D(
+                torch.from_numpy(table).reshape(size, size, size, 3),
+                lo,
+                hi,
+                self.keywords.get("TITLE", [""])[0].replace('"', "'"),
+            )
         except InputError as exc:
             raise self.fail(str(exc)) from None
 
@@ -111,7 +115,9 @@ class _CubeParser:
             raise self.fail("no LUT_3D_SIZE line; not a 3D .cube LUT")
         values = self.keywords["LUT_3D_SIZE"]
         if len(values) != 1 or not values[0].isdigit() or not MIN_SIZE <= int(values[0]) <= MAX_SIZE:
-            raise self.fail(f"LUT_3D_SIZE: expected a whole number from {MIN_SIZE} to {MAX_SIZE}, got {' '.join(values)!r}")
+            raise self.fail(
+                f"LUT_3D_SIZE: expected a whole number from {MIN_SIZE} to {MAX_SIZE}, got {' '.join(values)!r}"
+            )
         return int(values[0])
 
     def _domain(self) -> tuple[RGB, RGB]:

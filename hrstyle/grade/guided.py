@@ -107,7 +107,9 @@ def fit_affine(guide: Tensor, target: Tensor, r: int, eps: float) -> tuple[Tenso
     _check_batch(guide, "guide", 3)
     _check_batch(target, "target")
     if target.shape[0] != guide.shape[0] or target.shape[-2:] != guide.shape[-2:]:
-        raise ShapeError(f"target: expected (B,Ct,H,W) = {(guide.shape[0], 'Ct', *guide.shape[-2:])}, got {tuple(target.shape)}")
+        raise ShapeError(
+            f"target: expected (B,Ct,H,W) = {(guide.shape[0], 'Ct', *guide.shape[-2:])}, got {tuple(target.shape)}"
+        )
     _check_params(r, eps)
     guide, target = guide.float(), target.float()
 
@@ -135,8 +137,10 @@ def apply_affine(A: Tensor, b: Tensor, guide: Tensor) -> Tensor:
     """q = A·I + b per pixel. ``A`` (B,Ct,3,H,W), ``b`` (B,Ct,H,W), ``guide`` (B,3,H,W) -> (B,Ct,H,W) float32."""
     _check_batch(guide, "guide", 3)
     if A.ndim != 5 or A.shape[2] != 3 or b.shape != A.shape[:2] + A.shape[3:] or A.shape[3:] != guide.shape[-2:]:
-        raise ShapeError(f"expected A (B,Ct,3,H,W), b (B,Ct,H,W) at the guide's {tuple(guide.shape[-2:])}, "
-                         f"got A {tuple(A.shape)}, b {tuple(b.shape)}")
+        raise ShapeError(
+            f"expected A (B,Ct,3,H,W), b (B,Ct,H,W) at the guide's {tuple(guide.shape[-2:])}, "
+            f"got A {tuple(A.shape)}, b {tuple(b.shape)}"
+        )
     return _apply(A.float(), b.float(), guide.float())
 
 
@@ -165,8 +169,10 @@ def apply_upsampled(A: Tensor, b: Tensor, guide: Tensor) -> Tensor:
     """
     _check_batch(guide, "guide", 3)
     if A.ndim != 5 or A.shape[2] != 3 or b.shape != A.shape[:2] + A.shape[3:] or A.shape[0] != guide.shape[0]:
-        raise ShapeError(f"expected A (B,Ct,3,h,w) and b (B,Ct,h,w) with the guide's batch {guide.shape[0]}, "
-                         f"got A {tuple(A.shape)}, b {tuple(b.shape)}")
+        raise ShapeError(
+            f"expected A (B,Ct,3,h,w) and b (B,Ct,h,w) with the guide's batch {guide.shape[0]}, "
+            f"got A {tuple(A.shape)}, b {tuple(b.shape)}"
+        )
     guide = guide.float()
     size = tuple(guide.shape[-2:])
     # One output channel at a time: its 4 coefficient planes are the only full-size temporaries.

@@ -94,8 +94,13 @@ class Lut3D:
 
     def __post_init__(self) -> None:
         t = self.table
-        if not (isinstance(t, Tensor) and t.dtype == torch.float32 and t.ndim == 4 and t.shape[3] == 3
-                and t.shape[0] == t.shape[1] == t.shape[2]):
+        if not (
+            isinstance(t, Tensor)
+            and t.dtype == torch.float32
+            and t.ndim == 4
+            and t.shape[3] == 3
+            and t.shape[0] == t.shape[1] == t.shape[2]
+        ):
             got = f"{t.dtype} {tuple(t.shape)}" if isinstance(t, Tensor) else type(t).__name__
             raise ShapeError(f"LUT table: expected float32 (N,N,N,3), got {got}")
         if not MIN_SIZE <= t.shape[0] <= MAX_SIZE:
@@ -117,8 +122,9 @@ class Lut3D:
         return self.table.shape[0]
 
     @classmethod
-    def identity(cls, size: int = 33, domain_min: RGB = (0.0, 0.0, 0.0), domain_max: RGB = (1.0, 1.0, 1.0),
-                 title: str = "") -> Lut3D:
+    def identity(
+        cls, size: int = 33, domain_min: RGB = (0.0, 0.0, 0.0), domain_max: RGB = (1.0, 1.0, 1.0), title: str = ""
+    ) -> Lut3D:
         """The LUT that changes nothing inside its domain.
 
         >>> Lut3D.identity(2).table[1, 0, 1].tolist()  # b=1, g=0, r=1
@@ -148,8 +154,10 @@ class Lut3D:
             InputError: ``cfg`` asks for temporal smoothing or the native path.
         """
         if cfg.smooth.strength > 0:
-            raise InputError("--smooth smooths the network's colour transform from frame to frame and a LUT has "
-                             "none; drop --smooth or apply the look file")
+            raise InputError(
+                "--smooth smooths the network's colour transform from frame to frame and a LUT has "
+                "none; drop --smooth or apply the look file"
+            )
         if cfg.native:
             raise InputError("--native runs the look's network at full resolution; drop it to apply a LUT")
         return self.to(pick_device(cfg.device))
@@ -160,8 +168,9 @@ class Lut3D:
     def check_frame(self, path: Path, height: int, width: int) -> None:
         pass  # every pixel goes through the table on its own: any size will do
 
-    def grade(self, frames: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None,
-              links: Sequence[Link] = ()) -> Tensor:
+    def grade(
+        self, frames: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None, links: Sequence[Link] = ()
+    ) -> Tensor:
         return apply_lut(self, frames, cfg.interpolation)
 
 
@@ -178,8 +187,9 @@ def check_method(method: str) -> None:
         raise InputError(f"LUT interpolation {method!r}: expected one of {', '.join(INTERPOLATIONS)}")
 
 
-def locate(channels: Sequence[Tensor], size: int, lo: Sequence[float], hi: Sequence[float]
-            ) -> tuple[Tensor, list[Tensor]]:
+def locate(
+    channels: Sequence[Tensor], size: int, lo: Sequence[float], hi: Sequence[float]
+) -> tuple[Tensor, list[Tensor]]:
     """The flat index (int32, red fastest) of the low corner of each colour's lattice cell, and
     its position inside the cell per channel (r, g, b), in [0, 1]. ``channels``: three
     same-shaped float tensors; NaN counts as the domain's minimum, values outside it are clamped."""
@@ -205,12 +215,14 @@ def cell_corners(method: str, fractions: list[Tensor], size: int) -> list[tuple[
     fr, fg, fb = fractions
     if method == "trilinear":
         w = [(1 - f, f) for f in fractions]
-        return [(_corner_offset(code, size), w[0][code & 1] * w[1][code >> 1 & 1] * w[2][code >> 2])
-                for code in range(8)]
+        return [
+            (_corner_offset(code, size), w[0][code & 1] * w[1][code >> 1 & 1] * w[2][code >> 2]) for code in range(8)
+        ]
     order = ((fr > fg).to(torch.int32) + 2 * (fg > fb) + 4 * (fr > fb)).reshape(-1)
     first, second = (
         _corner_offset(torch.tensor(codes, dtype=torch.int32, device=fr.device), size)
-        .index_select(0, order).view(fr.shape)
+        .index_select(0, order)
+        .view(fr.shape)
         for codes in (_TETRA_FIRST, _TETRA_SECOND)
     )
     high = torch.maximum(torch.maximum(fr, fg), fb)

@@ -43,9 +43,18 @@ _CG_TOLERANCE = 1e-5  # relative residual: leaves ~1e-4 (0.03 code values) in th
 _CG_MAX_ITERATIONS = 3000
 
 
-def fit_lut(inputs: Tensor, outputs: Tensor, size: int = 33, smoothness: float = DEFAULT_SMOOTHNESS, *,
-            reach: float = DEFAULT_REACH, method: str = "tetrahedral", domain_min: RGB = (0.0, 0.0, 0.0),
-            domain_max: RGB = (1.0, 1.0, 1.0), title: str = "") -> Lut3D:
+def fit_lut(
+    inputs: Tensor,
+    outputs: Tensor,
+    size: int = 33,
+    smoothness: float = DEFAULT_SMOOTHNESS,
+    *,
+    reach: float = DEFAULT_REACH,
+    method: str = "tetrahedral",
+    domain_min: RGB = (0.0, 0.0, 0.0),
+    domain_max: RGB = (1.0, 1.0, 1.0),
+    title: str = "",
+) -> Lut3D:
     """The smooth LUT that, applied with ``method``, best maps ``inputs`` to ``outputs``
     ((M,3) float RGB pairs; see the module doc for the objective).
 
@@ -65,8 +74,10 @@ def fit_lut(inputs: Tensor, outputs: Tensor, size: int = 33, smoothness: float =
     """
     check_method(method)
     if inputs.ndim != 2 or inputs.shape[1] != 3 or outputs.shape != inputs.shape:
-        raise ShapeError(f"samples: expected inputs and outputs of one (M,3) shape, got {tuple(inputs.shape)} "
-                         f"and {tuple(outputs.shape)}")
+        raise ShapeError(
+            f"samples: expected inputs and outputs of one (M,3) shape, got {tuple(inputs.shape)} "
+            f"and {tuple(outputs.shape)}"
+        )
     if not (isinstance(size, int) and 3 <= size <= MAX_SIZE):
         raise ShapeError(f"LUT size: expected 3 to {MAX_SIZE} for a fit, got {size!r}")
     if not (smoothness > 0 and reach > 0 and np.isfinite(smoothness) and np.isfinite(reach)):
@@ -93,8 +104,9 @@ def _stencil_index(delta: int | Tensor, size: int) -> int | Tensor:
     return t % size + 3 * (t // size % size) + 9 * (t // (size * size))
 
 
-def _normal_equations(x: Tensor, target: Tensor, size: int, lo: Sequence[float], hi: Sequence[float], method: str
-                      ) -> tuple[Tensor, Tensor]:
+def _normal_equations(
+    x: Tensor, target: Tensor, size: int, lo: Sequence[float], hi: Sequence[float], method: str
+) -> tuple[Tensor, Tensor]:
     """The data term's normal equations, scaled by 1/(M h³): the matrix as a 27-point stencil
     (27,N,N,N) [b][g][r] and the right-hand side (N,N,N,3), float64. ``x``, ``target``: (M,3)."""
     nodes = size**3

@@ -42,6 +42,7 @@ class Grade(Protocol):
     def check_frame(self, path: Path, height: int, width: int) -> None:
         """Raise ShapeError for a frame this grade cannot grade."""
 
-    def grade(self, frames: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None,
-              links: Sequence[Link] = ()) -> Tensor:
+    def grade(
+        self, frames: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None, links: Sequence[Link] = ()
+    ) -> Tensor:
         """(B,3,H,W) float32 frames on `device` -> graded (B,3,H,W) float32, unclipped."""

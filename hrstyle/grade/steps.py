@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from .protocol import Grade
 
 
-
 MAX_AUTO_BATCH = 8
 
 
@@ -63,12 +62,6 @@ def prepare_look(look: Look, cfg: RenderCfg) -> Look:
     if cfg.compile:
         net = torch.compile(net)
     return replace(look, net=net)
-
-
-
-
-
-
 
 
 def work_size_for(height: int, width: int, look: Look) -> tuple[int, int]:
@@ -173,8 +166,9 @@ def _feather(span: slice, n: int, pad: int, device: torch.device) -> Tensor:
 Link = tuple[int | None, int]
 
 
-def smooth_grade(smoother: CoefficientSmoother, links: Sequence[Link], work_in: Tensor, A: Tensor,
-                 b: Tensor) -> tuple[Tensor, Tensor]:
+def smooth_grade(
+    smoother: CoefficientSmoother, links: Sequence[Link], work_in: Tensor, A: Tensor, b: Tensor
+) -> tuple[Tensor, Tensor]:
     """`fit_grade`'s coefficients for consecutive frames, each blended with its
     predecessor's along the flow (temporal.CoefficientSmoother), in order."""
     batch, _, _, h, w = A.shape
@@ -183,8 +177,13 @@ def smooth_grade(smoother: CoefficientSmoother, links: Sequence[Link], work_in: 
     return smoothed[:, :9].reshape(batch, 3, 3, h, w), smoothed[:, 9:]
 
 
-def grade_batch(grade: Grade, frames: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None,
-                links: Sequence[Link] = ()) -> Tensor:
+def grade_batch(
+    grade: Grade,
+    frames: Tensor,
+    cfg: RenderCfg,
+    smoother: CoefficientSmoother | None = None,
+    links: Sequence[Link] = (),
+) -> Tensor:
     """Grade (B,3,H,W) float32 frames (RGB as read: [0,1] for integer formats)
     with a look or a LUT, as `Grade.prepare` left it.
 
@@ -201,8 +200,9 @@ def grade_batch(grade: Grade, frames: Tensor, cfg: RenderCfg, smoother: Coeffici
     return grade.grade(frames.to(grade.device, non_blocking=True), cfg, smoother, links)
 
 
-def grade_with_network(look: Look, full: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None,
-                       links: Sequence[Link] = ()) -> Tensor:
+def grade_with_network(
+    look: Look, full: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None, links: Sequence[Link] = ()
+) -> Tensor:
     """A look's grade of (B,3,H,W) float32 frames on its network's device: the guided
     path, or the tiled native one with ``cfg.native``."""
     with torch.inference_mode():
@@ -225,8 +225,14 @@ def auto_batch_size(device: torch.device, height: int, width: int) -> int:
     return int(max(1, min(MAX_AUTO_BATCH, free // 2 // (height * width * 4 * _PLANES_PER_FRAME))))
 
 
-def grade_frames(grade: Grade, frames: Tensor, cfg: RenderCfg, batch_size: int,
-                 smoother: CoefficientSmoother | None = None, links: Sequence[Link] = ()) -> tuple[Tensor, int]:
+def grade_frames(
+    grade: Grade,
+    frames: Tensor,
+    cfg: RenderCfg,
+    batch_size: int,
+    smoother: CoefficientSmoother | None = None,
+    links: Sequence[Link] = (),
+) -> tuple[Tensor, int]:
     """`grade_batch` over ``frames`` in chunks of ``batch_size``, halving the chunk
     on CUDA out-of-memory. Returns the graded frames on the CPU and the batch
     size that fitted, for the next call.

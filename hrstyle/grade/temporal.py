@@ -46,8 +46,9 @@ def compute_flow(src: np.ndarray, dst: np.ndarray, method: FlowMethod = "dis") -
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         flow = dis.calc(dst, src, None)
     elif method == "farneback":
-        flow = cv2.calcOpticalFlowFarneback(dst, src, None, pyr_scale=0.5, levels=4, winsize=15, iterations=3,
-                                            poly_n=5, poly_sigma=1.2, flags=0)
+        flow = cv2.calcOpticalFlowFarneback(
+            dst, src, None, pyr_scale=0.5, levels=4, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0
+        )
     else:
         raise InputError(f"flow method: expected 'dis' or 'farneback', got {method!r}")
     return flow.astype(np.float32, copy=False)
@@ -72,8 +73,13 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
         raise ShapeError(f"image: expected {flow.shape[:2]} like the flow, got {image.shape}")
     h, w = flow.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    warped = cv2.remap(image.astype(np.float32, copy=False), grid_x + flow[..., 0], grid_y + flow[..., 1],
-                       interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.remap(
+        image.astype(np.float32, copy=False),
+        grid_x + flow[..., 0],
+        grid_y + flow[..., 1],
+        interpolation=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     return warped.reshape(image.shape)
 
 
@@ -104,8 +110,11 @@ def warp_tensor(x: Tensor, flow: np.ndarray) -> Tensor:
         raise ShapeError(f"x: expected (1,C,{flow.shape[0]},{flow.shape[1]}) like the flow, got {tuple(x.shape)}")
     h, w = flow.shape[:2]
     f = torch.from_numpy(flow).to(x.device, torch.float32)
-    ys, xs = torch.meshgrid(torch.arange(h, device=x.device, dtype=torch.float32),
-                            torch.arange(w, device=x.device, dtype=torch.float32), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=x.device, dtype=torch.float32),
+        torch.arange(w, device=x.device, dtype=torch.float32),
+        indexing="ij",
+    )
     # grid_sample wants [-1, 1] coordinates of pixel centres (align_corners=True maps 0 and W-1 to ±1).
     gx = (xs + f[..., 0]) * (2 / max(w - 1, 1)) - 1
     gy = (ys + f[..., 1]) * (2 / max(h - 1, 1)) - 1

@@ -149,8 +149,10 @@ def locked(path: str | Path) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_EX)
     except OSError as exc:
         os.close(fd)
-        raise OutputError(f"{path}: cannot lock ({exc.strerror or exc}); the output folder must be on a "
-                          "filesystem with file locks (on NFS: lockd running, not mounted nolock)") from None
+        raise OutputError(
+            f"{path}: cannot lock ({exc.strerror or exc}); the output folder must be on a "
+            "filesystem with file locks (on NFS: lockd running, not mounted nolock)"
+        ) from None
     try:
         yield
     finally:

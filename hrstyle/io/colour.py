@@ -25,11 +25,14 @@ from ..grade.config import COLORSPACES
 
 # AP1 (ACEScg) → linear Rec.709, both D60→D65 adapted as in the ACES reference
 # (Bradford), the matrix OpenColorIO's ACES configs use.
-_AP1_TO_709 = np.array([
-    [1.70505, -0.62179, -0.08326],
-    [-0.13026, 1.14080, -0.01055],
-    [-0.02400, -0.12897, 1.15297],
-], dtype=np.float32)
+_AP1_TO_709 = np.array(
+    [
+        [1.70505, -0.62179, -0.08326],
+        [-0.13026, 1.14080, -0.01055],
+        [-0.02400, -0.12897, 1.15297],
+    ],
+    dtype=np.float32,
+)
 _709_TO_AP1 = np.linalg.inv(_AP1_TO_709.astype(np.float64)).astype(np.float32)
 
 

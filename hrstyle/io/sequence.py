@@ -53,17 +53,14 @@ def parse_frame_range(text: str) -> list[int]:
         m = _RANGE_PART.fullmatch(part.strip())
         if m is None:
             raise SequenceError(
-                f"frame range {text!r}: cannot read {part.strip()!r}; "
-                "use e.g. 1001-1100, 1001-1100x2 or 1001-1010,1020"
+                f"frame range {text!r}: cannot read {part.strip()!r}; use e.g. 1001-1100, 1001-1100x2 or 1001-1010,1020"
             )
         first = int(m.group(1))
         last = int(m.group(2)) if m.group(2) else first
         step = int(m.group(4)) if m.group(4) else 1
         spanned += abs(last - first) + 1
         if spanned > _MAX_RANGE_FRAMES:
-            raise SequenceError(
-                f"frame range {text!r}: over {_MAX_RANGE_FRAMES} frames; check the numbers"
-            )
+            raise SequenceError(f"frame range {text!r}: over {_MAX_RANGE_FRAMES} frames; check the numbers")
         numbers.update(_enumerate_range(first, last, step or 1, m.group(3) == "y"))
     if not numbers:
         raise SequenceError(f"frame range {text!r}: selects no frames; check the step")
@@ -76,11 +73,7 @@ def _enumerate_range(first: int, last: int, step: int, complement: bool) -> list
     if step < 0 and first < last:
         first, last = last, first
     direction = 1 if last >= first else -1
-    return [
-        n
-        for n in range(first, last + direction, direction)
-        if ((n - first) % abs(step) == 0) != complement
-    ]
+    return [n for n in range(first, last + direction, direction) if ((n - first) % abs(step) == 0) != complement]
 
 
 def format_frame_range(numbers: list[int]) -> str:

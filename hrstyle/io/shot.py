@@ -171,9 +171,7 @@ def open_shot(source: str | Path, frames: str | None = None) -> Shot:
             raise SequenceError(f"{text}: no such file or folder; check the path")
         pattern, embedded = parsed
         if embedded and frames is not None:
-            raise SequenceError(
-                f"{text}: the pattern holds a frame range and --frames gives another; keep one"
-            )
+            raise SequenceError(f"{text}: the pattern holds a frame range and --frames gives another; keep one")
         frames = embedded if frames is None else frames
         shot = _open_pattern(pattern, text)
     return shot if frames is None else _select(shot, frames)
@@ -212,19 +210,15 @@ def _open_folder(folder: Path) -> Shot:
             key = (m.group(1), m.group(3) + entry.suffix)
             groups.setdefault(key, []).append((m.group(2), entry))
     sequences = [
-        seq
-        for (prefix, suffix), files in groups.items()
-        for seq in _split_by_padding(folder, prefix, suffix, files)
+        seq for (prefix, suffix), files in groups.items() for seq in _split_by_padding(folder, prefix, suffix, files)
     ]
     if not sequences:
         raise SequenceError(
-            f"{folder}: no numbered image frames found; put the frames there "
-            "or pass a pattern like shot.%04d.exr"
+            f"{folder}: no numbered image frames found; put the frames there or pass a pattern like shot.%04d.exr"
         )
     if len(sequences) > 1:
         listing = ", ".join(
-            f"{Path(s.pattern).name} ({len(s)} frames)"
-            for s in sorted(sequences, key=lambda s: s.pattern or "")
+            f"{Path(s.pattern).name} ({len(s)} frames)" for s in sorted(sequences, key=lambda s: s.pattern or "")
         )
         raise SequenceError(
             f"{folder}: holds {len(sequences)} frame sequences ({listing}); "
@@ -233,9 +227,7 @@ def _open_folder(folder: Path) -> Shot:
     return sequences[0]
 
 
-def _split_by_padding(
-    folder: Path, prefix: str, suffix: str, files: list[tuple[str, Path]]
-) -> Iterator[Shot]:
+def _split_by_padding(folder: Path, prefix: str, suffix: str, files: list[tuple[str, Path]]) -> Iterator[Shot]:
     """Shots of one name stem: ``a.0009.png`` and ``a.9.png`` are two sequences."""
     while files:
         padded = [len(digits) for digits, _ in files if len(digits) > 1 and digits[0] == "0"]
@@ -305,9 +297,7 @@ def output_path_for(ref: FrameRef, shot: Shot, out_dir: Path, ext: str | None = 
 def _open_video(path: Path) -> Shot:
     with open_container(path) as container:
         stream = container.streams.video[0]
-        count = stream.frames or sum(
-            1 for packet in container.demux(stream) if packet.size and packet.pts is not None
-        )
+        count = stream.frames or sum(1 for packet in container.demux(stream) if packet.size and packet.pts is not None)
         rate = stream.average_rate or stream.guessed_rate
     if not count:
         raise ImageReadError(f"{path}: has no frames; re-export the video")

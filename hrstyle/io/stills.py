@@ -99,9 +99,7 @@ class FrameSpec:
 
     def __post_init__(self) -> None:
         if self.bit_depth not in BIT_DEPTHS:
-            raise InputError(
-                f"unknown bit depth {self.bit_depth!r}; expected one of {', '.join(BIT_DEPTHS)}"
-            )
+            raise InputError(f"unknown bit depth {self.bit_depth!r}; expected one of {', '.join(BIT_DEPTHS)}")
 
 
 @dataclass
@@ -138,9 +136,7 @@ def read_still(path: Path, hint: str) -> Image:
     config.attribute("oiio:UnassociatedAlpha", 1)
     inp = oiio.ImageInput.open(str(path), config)
     if inp is None:
-        raise ImageReadError(
-            f"{path}: not a readable image (OpenImageIO: {_one_line(oiio.geterror())}); {hint}"
-        )
+        raise ImageReadError(f"{path}: not a readable image (OpenImageIO: {_one_line(oiio.geterror())}); {hint}")
     try:
         spec = inp.spec()
         if spec.width * spec.height > MAX_FRAME_PIXELS:
@@ -154,8 +150,7 @@ def read_still(path: Path, hint: str) -> Image:
         # has_error tells, so check it even when data came back.
         if data is None or inp.has_error:
             raise ImageReadError(
-                f"{path}: truncated or corrupt image "
-                f"(OpenImageIO: {_one_line(inp.geterror())}); {hint}"
+                f"{path}: truncated or corrupt image (OpenImageIO: {_one_line(inp.geterror())}); {hint}"
             )
         file_format = inp.format_name()
     finally:
@@ -247,9 +242,7 @@ def _one_line(message: str) -> str:
     return "; ".join(dict.fromkeys(lines)) or "no details"
 
 
-def write_image(
-    path: str | Path, pixels: np.ndarray, spec: FrameSpec, alpha: np.ndarray | None = None
-) -> None:
+def write_image(path: str | Path, pixels: np.ndarray, spec: FrameSpec, alpha: np.ndarray | None = None) -> None:
     """Write float RGB ``(H, W, 3)`` (+ alpha ``(H, W)``) atomically.
 
     The format comes from the file extension. ``spec.bit_depth`` is used when
@@ -269,12 +262,8 @@ def write_image(
     path = Path(path)
     check_pixels(pixels, "pixels")
     height, width = pixels.shape[:2]
-    if alpha is not None and (
-        alpha.ndim != 2 or alpha.shape != (height, width) or alpha.dtype.kind != "f"
-    ):
-        raise ShapeError(
-            f"alpha: expected float ({height}, {width}), got {alpha.dtype} {tuple(alpha.shape)}"
-        )
+    if alpha is not None and (alpha.ndim != 2 or alpha.shape != (height, width) or alpha.dtype.kind != "f"):
+        raise ShapeError(f"alpha: expected float ({height}, {width}), got {alpha.dtype} {tuple(alpha.shape)}")
     check_writable(path)
     out = oiio.ImageOutput.create(str(path))
     if out is None:
@@ -379,9 +368,7 @@ def fps_fraction(fps: str | int | float | Fraction) -> Fraction:
     except (ValueError, TypeError, ZeroDivisionError):
         rate = Fraction(0)
     if rate <= 0:
-        raise InputError(
-            f"frame rate {fps!r}: expected a positive number or a ratio like 24000/1001"
-        )
+        raise InputError(f"frame rate {fps!r}: expected a positive number or a ratio like 24000/1001")
     return rate
 
 
@@ -401,13 +388,7 @@ def _timecode_words(text: str) -> tuple[int, int] | None:
 
 def check_pixels(pixels: np.ndarray, name: str) -> None:
     if not isinstance(pixels, np.ndarray) or pixels.ndim != 3 or pixels.shape[2] != 3:
-        got = (
-            f"{pixels.dtype} {tuple(pixels.shape)}"
-            if isinstance(pixels, np.ndarray)
-            else type(pixels).__name__
-        )
+        got = f"{pixels.dtype} {tuple(pixels.shape)}" if isinstance(pixels, np.ndarray) else type(pixels).__name__
         raise ShapeError(f"{name}: expected a float array (H, W, 3), got {got}")
     if pixels.dtype.kind != "f":
-        raise ShapeError(
-            f"{name}: expected float values, got {pixels.dtype}; scale to [0, 1] first"
-        )
+        raise ShapeError(f"{name}: expected float values, got {pixels.dtype}; scale to [0, 1] first")

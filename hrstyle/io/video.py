@@ -52,12 +52,8 @@ def decode_video(path: Path, refs: list[FrameRef]) -> Iterator[tuple[FrameRef, I
                 if index >= last:
                     return
         except av.FFmpegError as e:
-            raise ImageReadError(
-                f"{path}: cannot decode frame {index + 1} ({e}); re-export the video"
-            ) from e
-    raise ImageReadError(
-        f"{path}: ended after {index + 1} frames, before frame {last}; re-export the video"
-    )
+            raise ImageReadError(f"{path}: cannot decode frame {index + 1} ({e}); re-export the video") from e
+    raise ImageReadError(f"{path}: ended after {index + 1} frames, before frame {last}; re-export the video")
 
 
 def read_video_frame(path: Path, index: int) -> Image:
@@ -71,9 +67,7 @@ def read_video_frame(path: Path, index: int) -> Image:
                 if i > index:
                     break
         except av.FFmpegError as e:
-            raise ImageReadError(
-                f"{path}: cannot decode frame {index} ({e}); re-export the video"
-            ) from e
+            raise ImageReadError(f"{path}: cannot decode frame {index} ({e}); re-export the video") from e
     raise ImageReadError(f"{path}: has no frame {index}; check the frame number")
 
 
@@ -90,8 +84,9 @@ def _frames_from(
         yield from enumerate(container.decode(stream))
         return
     start = stream.start_time or 0
-    container.seek(start + int(Fraction(first) / info.rate / stream.time_base), stream=stream, backward=True,
-                   any_frame=False)
+    container.seek(
+        start + int(Fraction(first) / info.rate / stream.time_base), stream=stream, backward=True, any_frame=False
+    )
     for frame in container.decode(stream):
         if frame.pts is not None:
             yield round((frame.pts - start) * stream.time_base * info.rate), frame
@@ -137,9 +132,7 @@ class _VideoInfo:
         attributes: dict[str, str | int | float] = {}
         if self.rate:
             attributes["FramesPerSecond"] = f"{self.rate.numerator}/{self.rate.denominator}"
-        timecode = (
-            self.timecode and self.rate and _advance_timecode(self.timecode, index, self.rate)
-        )
+        timecode = self.timecode and self.rate and _advance_timecode(self.timecode, index, self.rate)
         if timecode:
             attributes["smpte:TimeCode"] = timecode
         spec = FrameSpec(
@@ -192,9 +185,7 @@ class VideoWriter:
             size the chroma subsampling cannot hold.
     """
 
-    def __init__(
-        self, path: str | Path, fps: str | int | float | Fraction, *, timecode: str | None = None
-    ) -> None:
+    def __init__(self, path: str | Path, fps: str | int | float | Fraction, *, timecode: str | None = None) -> None:
         self.path = Path(path)
         codec = _VIDEO_CODECS.get(self.path.suffix.lower())
         if codec is None:

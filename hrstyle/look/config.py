@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import InputError
 
-NORMS = ("instance",)                          # NetCfg.norm: instance norm with a per-channel affine (layers.py)
+NORMS = ("instance",)  # NetCfg.norm: instance norm with a per-channel affine (layers.py)
 ACTS = ("relu", "leaky_relu", "silu", "gelu")  # NetCfg.act: the activations a look may name (layers.py)
 MIN_SIDE = 8  # pixels: the generator's H/4 stream needs 2x2 pixels for its instance statistics
 
@@ -20,10 +20,10 @@ MIN_SIDE = 8  # pixels: the generator's H/4 stream needs 2x2 pixels for its inst
 class NetCfg:
     """Shape of the generator. Part of the look file format: keep field names stable."""
 
-    width: int = 16          # channels of the full-resolution stream; H/2 and H/4 get 2x and 4x
-    streams: int = 3         # 1 = full resolution only, 3 = full, H/2, H/4
-    stages: int = 3          # fusion stages; stage s has min(s + 1, streams) streams
-    blocks: int = 1          # bottleneck blocks per stream per stage
+    width: int = 16  # channels of the full-resolution stream; H/2 and H/4 get 2x and 4x
+    streams: int = 3  # 1 = full resolution only, 3 = full, H/2, H/4
+    stages: int = 3  # fusion stages; stage s has min(s + 1, streams) streams
+    blocks: int = 1  # bottleneck blocks per stream per stage
     norm: str = "instance"
     act: str = "relu"
 
@@ -51,8 +51,8 @@ class NetCfg:
 
 
 NET_PRESETS: dict[str, NetCfg] = {
-    "hrnet": NetCfg(),                   # close to the paper's ~65K parameters
-    "hrnet-small": NetCfg(width=8),      # for previews and tests
+    "hrnet": NetCfg(),  # close to the paper's ~65K parameters
+    "hrnet-small": NetCfg(width=8),  # for previews and tests
     "hrnet-wide": NetCfg(width=24, blocks=2),
 }
 
@@ -74,38 +74,46 @@ class TuneCfg:
     """Everything that decides a tune. Saved in the look file."""
 
     steps: int = 300
-    size: int = 512                    # work resolution, long side, for keyframe and look
+    size: int = 512  # work resolution, long side, for keyframe and look
     content_weight: float = DEFAULT_CONTENT_WEIGHT
     style_weight: float = DEFAULT_STYLE_WEIGHT
     layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # relu1_1 .. relu5_1
-    net: str = "hrnet"                 # a key of net.NET_PRESETS
-    colour_match: str = "mkl"          # the starting global colour transform (colour_match.COLOUR_MATCHES): bench/pairs.py
-    judge_size: int = 512              # long side the losses judge the look at (judge_long_side); 0 = the work size
-    steady_weight: float = 3.0         # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
-    steady_shift: float = 1.0          # that move: up to this many work-size pixels on each axis ...
-    steady_zoom: float = 0.02          # ... and a zoom by up to this fraction either way
-    structure_weight: float = 0.3      # the photoreal guard (PhotorealGuard): docs/metrics.md's structure_ssim ...
-    residual_weight: float = 0.1       # ... and affine_residual of the judged grade; bench/pairs.py
-    lr: float = 5e-3                   # Adam, as in the paper
-    head_lr_scale: float = 0.1         # output conv and global colour layer: a full-lr first step jumps the loss 75x
-    lr_step: int = 200                 # StepLR(200, 0.9), as in the paper
+    net: str = "hrnet"  # a key of net.NET_PRESETS
+    colour_match: str = "mkl"  # the starting global colour transform (colour_match.COLOUR_MATCHES): bench/pairs.py
+    judge_size: int = 512  # long side the losses judge the look at (judge_long_side); 0 = the work size
+    steady_weight: float = 3.0  # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
+    steady_shift: float = 1.0  # that move: up to this many work-size pixels on each axis ...
+    steady_zoom: float = 0.02  # ... and a zoom by up to this fraction either way
+    structure_weight: float = 0.3  # the photoreal guard (PhotorealGuard): docs/metrics.md's structure_ssim ...
+    residual_weight: float = 0.1  # ... and affine_residual of the judged grade; bench/pairs.py
+    lr: float = 5e-3  # Adam, as in the paper
+    head_lr_scale: float = 0.1  # output conv and global colour layer: a full-lr first step jumps the loss 75x
+    lr_step: int = 200  # StepLR(200, 0.9), as in the paper
     lr_gamma: float = 0.9
-    warmup: int = 20                   # linear lr warm-up: at full lr the first steps jump away from the colour-match start
-    patience: int = 60                 # stop when the loss has not improved by min_delta for this many steps
-    min_delta: float = 2e-3            # relative
+    warmup: int = 20  # linear lr warm-up: at full lr the first steps jump away from the colour-match start
+    patience: int = 60  # stop when the loss has not improved by min_delta for this many steps
+    min_delta: float = 2e-3  # relative
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.size < 16 or self.judge_size < 0 or self.warmup < 0:
-            raise ValueError(f"steps must be >= 1, size >= 16, judge_size and warmup >= 0, got steps={self.steps}, "
-                             f"size={self.size}, judge_size={self.judge_size}, warmup={self.warmup}")
-        weights = (self.content_weight, self.style_weight, self.steady_weight, self.structure_weight,
-                   self.residual_weight)
+            raise ValueError(
+                f"steps must be >= 1, size >= 16, judge_size and warmup >= 0, got steps={self.steps}, "
+                f"size={self.size}, judge_size={self.judge_size}, warmup={self.warmup}"
+            )
+        weights = (
+            self.content_weight,
+            self.style_weight,
+            self.steady_weight,
+            self.structure_weight,
+            self.residual_weight,
+        )
         if min(weights) < 0 or not math.isfinite(sum(weights)):
             raise ValueError("content, style, steadiness, structure and residual weights must be finite and >= 0")
         if not (0 <= self.steady_shift <= 8 and 0 <= self.steady_zoom <= 0.2):
-            raise ValueError(f"the steadiness move must be 0-8 px and 0-20% zoom, got {self.steady_shift} px "
-                             f"and {self.steady_zoom}")
+            raise ValueError(
+                f"the steadiness move must be 0-8 px and 0-20% zoom, got {self.steady_shift} px and {self.steady_zoom}"
+            )
         if len(self.layer_weights) != len(STYLE_LAYERS):
             raise ValueError(f"layer_weights needs {len(STYLE_LAYERS)} values, got {len(self.layer_weights)}")
         if self.net not in NET_PRESETS:
@@ -148,19 +156,20 @@ class SweepCfg:
     """What a sweep tunes: the grid of weights and every other tune setting, shared by all cells."""
 
     content_weights: tuple[float, ...] = DEFAULT_CONTENT_WEIGHTS  # the rows
-    style_weights: tuple[float, ...] = DEFAULT_STYLE_WEIGHTS      # the columns
-    tune: TuneCfg = SWEEP_TUNE       # its content_weight and style_weight are replaced per cell
-    preview_size: int = 512          # long side of each cell's graded keyframe; never above the keyframe's
-    cell_width: int = 320            # width of one cell on the contact sheet
-    keep: bool = False               # save every cell's look file
+    style_weights: tuple[float, ...] = DEFAULT_STYLE_WEIGHTS  # the columns
+    tune: TuneCfg = SWEEP_TUNE  # its content_weight and style_weight are replaced per cell
+    preview_size: int = 512  # long side of each cell's graded keyframe; never above the keyframe's
+    cell_width: int = 320  # width of one cell on the contact sheet
+    keep: bool = False  # save every cell's look file
 
     def __post_init__(self) -> None:
         for name, weights in (("content weights", self.content_weights), ("style weights", self.style_weights)):
             if not _valid_weights(weights):
                 raise InputError(f"{name}: expected one or more distinct numbers >= 0, got {weights!r}")
         if self.preview_size < 16 or self.cell_width < 16:
-            raise InputError(f"preview size and cell width: expected >= 16 px, got {self.preview_size} "
-                             f"and {self.cell_width}")
+            raise InputError(
+                f"preview size and cell width: expected >= 16 px, got {self.preview_size} and {self.cell_width}"
+            )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -168,7 +177,8 @@ class SweepCfg:
         return len(self.content_weights), len(self.style_weights)
 
 
-DEMO_TUNE = TuneCfg(steps=150, size=256)
+# Small enough to finish in three minutes on two CPU cores (bench/demo.py); a production tune is TuneCfg().
+DEMO_TUNE = TuneCfg(steps=80, size=256)
 
 
 def _valid_weights(weights: tuple[float, ...]) -> bool:

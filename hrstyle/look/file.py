@@ -65,17 +65,23 @@ class Look:
         if cfg.native:
             return options | {"tile": cfg.tile, "tile_pad": cfg.tile_pad}
         smooth = asdict(cfg.smooth) if cfg.smooth.strength > 0 else None
-        return options | {"radius": steps.guided_radius(cfg, tuple(self.meta.work_size)), "eps": cfg.eps,
-                          "smooth": smooth}
+        return options | {
+            "radius": steps.guided_radius(cfg, tuple(self.meta.work_size)),
+            "eps": cfg.eps,
+            "smooth": smooth,
+        }
 
     def check_frame(self, path: Path, height: int, width: int) -> None:
         if min(height, width) < HRNet.min_side:
-            raise ShapeError(f"{path}: {width}x{height} is too small for a look's network (it needs at least "
-                             f"{HRNet.min_side} px on each side); scale the frames up, or bake the look into a LUT "
-                             "with hrstyle bake and apply that")
+            raise ShapeError(
+                f"{path}: {width}x{height} is too small for a look's network (it needs at least "
+                f"{HRNet.min_side} px on each side); scale the frames up, or bake the look into a LUT "
+                "with hrstyle bake and apply that"
+            )
 
-    def grade(self, frames: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None,
-              links: Sequence[Link] = ()) -> Tensor:
+    def grade(
+        self, frames: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None, links: Sequence[Link] = ()
+    ) -> Tensor:
         return steps.grade_with_network(self, frames, cfg, smoother, links)
 
 
@@ -87,7 +93,9 @@ def save_look(path: str | Path, net: HRNet, meta: LookMeta) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def upgrade_look(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def upgrade_look(
+    meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Map any supported older format onto the current one: the metadata through
     `meta.upgrade_meta`, the weights here. Version 1 is the first."""
     if check_version(meta) == 1:  # before the global colour transform: it was the identity

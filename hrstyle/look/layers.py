@@ -9,8 +9,12 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 # Activations a look may name (NetCfg.act); all in place, as they follow a norm.
-_ACT_LAYERS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU,
-                                           "gelu": nn.GELU}
+_ACT_LAYERS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+}
 
 
 def make_act(name: str) -> nn.Module:

@@ -34,13 +34,13 @@ META_KEY = "hrstyle"
 _MAX_HEADER = 1 << 20  # a look's header is a few KB; refuse anything that would make us parse megabytes
 
 
-MAX_FILE_BYTES = 1 << 30    # a look is well under 2 MB; never read gigabytes because a path says "look"
+MAX_FILE_BYTES = 1 << 30  # a look is well under 2 MB; never read gigabytes because a path says "look"
 
 
-_MAX_TEXT = 4096       # characters in a text field (names, hashes, versions)
+_MAX_TEXT = 4096  # characters in a text field (names, hashes, versions)
 
 
-_MAX_SIDE = 1 << 16    # pixels on a side of work_size
+_MAX_SIDE = 1 << 16  # pixels on a side of work_size
 
 
 # Characters a terminal acts on instead of showing: controls (escape sequences that
@@ -55,12 +55,12 @@ class LookMeta:
     net_cfg: dict[str, Any]
     tune_cfg: dict[str, Any]
     steps_done: int
-    work_size: list[int]          # [height, width] the network was tuned at
+    work_size: list[int]  # [height, width] the network was tuned at
     vgg_weights: str
     keyframe_sha256: str
     look_sha256: str
     final_losses: dict[str, float]
-    stopped: str                  # completed | plateau | interrupted | non-finite
+    stopped: str  # completed | plateau | interrupted | non-finite
     keyframe_name: str = ""
     look_name: str = ""
     format_version: int = FORMAT_VERSION
@@ -92,11 +92,13 @@ def read_header(path: Path, data: bytes) -> tuple[dict[str, Any], dict[str, list
     if n > min(_MAX_HEADER, len(data) - 8):
         raise LookFormatError(f"{path}: not a look file (no valid safetensors header); was it saved by hrstyle tune?")
     try:
-        header = json.loads(data[8:8 + n])
+        header = json.loads(data[8 : 8 + n])
         meta = json.loads(header["__metadata__"][META_KEY])
         shapes = {name: list(entry["shape"]) for name, entry in header.items() if name != "__metadata__"}
     except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested thousands deep
-        raise LookFormatError(f"{path}: safetensors file without hrstyle look metadata; was it saved by hrstyle tune?") from None
+        raise LookFormatError(
+            f"{path}: safetensors file without hrstyle look metadata; was it saved by hrstyle tune?"
+        ) from None
     if not isinstance(meta, dict):
         raise LookFormatError(f"{path}: look metadata is not a JSON object")
     return meta, shapes
@@ -108,8 +110,10 @@ def check_version(meta: dict[str, Any]) -> int:
     if type(version) is not int:
         raise ValueError(f"format_version: expected an integer, got {version!r}")
     if version > FORMAT_VERSION:
-        raise ValueError(f"look format version {version} is newer than this hrstyle ({__version__}) supports "
-                         f"(up to {FORMAT_VERSION}); upgrade hrstyle")
+        raise ValueError(
+            f"look format version {version} is newer than this hrstyle ({__version__}) supports "
+            f"(up to {FORMAT_VERSION}); upgrade hrstyle"
+        )
     if version < 1:
         raise ValueError(f"unknown look format version {version}")
     return version
@@ -122,10 +126,25 @@ def upgrade_meta(meta: dict[str, Any]) -> dict[str, Any]:
 
 # The JSON type of every LookMeta field. `type(v) is t`, so true is not an integer.
 _FIELD_TYPES: dict[str, type] = {
-    "net_cfg": dict, "tune_cfg": dict, "final_losses": dict, "work_size": list, "steps_done": int,
+    "net_cfg": dict,
+    "tune_cfg": dict,
+    "final_losses": dict,
+    "work_size": list,
+    "steps_done": int,
     "format_version": int,
-    **dict.fromkeys(("vgg_weights", "keyframe_sha256", "look_sha256", "stopped", "keyframe_name", "look_name",
-                     "hrstyle_version", "created"), str),
+    **dict.fromkeys(
+        (
+            "vgg_weights",
+            "keyframe_sha256",
+            "look_sha256",
+            "stopped",
+            "keyframe_name",
+            "look_name",
+            "hrstyle_version",
+            "created",
+        ),
+        str,
+    ),
 }
 
 
@@ -209,8 +228,10 @@ def find_look(shot: str | Path) -> Path:
     folder = path if path.is_dir() else path.parent
     looks = sorted(p for p in folder.glob(f"*{LOOK_SUFFIX}") if p.is_file() and not p.name.startswith("."))
     if not looks:
-        raise InputError(f"{shot}: no look file (*{LOOK_SUFFIX}) in {folder}; run hrstyle tune KEYFRAME "
-                         "REFERENCE first (it writes one beside the keyframe), or pass --look FILE")
+        raise InputError(
+            f"{shot}: no look file (*{LOOK_SUFFIX}) in {folder}; run hrstyle tune KEYFRAME "
+            "REFERENCE first (it writes one beside the keyframe), or pass --look FILE"
+        )
     if len(looks) > 1:
         names = ", ".join(p.name for p in looks)
         raise InputError(f"{shot}: {len(looks)} look files in {folder} ({names}); pick one with --look FILE")

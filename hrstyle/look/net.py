@@ -49,9 +49,12 @@ class Resample(nn.Module):
         self.scale = 2 ** (src - dst)
         if dst > src:
             chans = [cin] * (dst - src) + [cout]
-            self.conv = nn.Sequential(*[
-                _conv(cfg, a, b, 3, stride=2, act=i < dst - src - 1) for i, (a, b) in enumerate(zip(chans, chans[1:]))
-            ])
+            self.conv = nn.Sequential(
+                *[
+                    _conv(cfg, a, b, 3, stride=2, act=i < dst - src - 1)
+                    for i, (a, b) in enumerate(zip(chans, chans[1:]))
+                ]
+            )
         else:
             self.conv = _conv(cfg, cin, cout, 1, act=False)
 

@@ -99,7 +99,9 @@ def _load_state(path: Path) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several unrelated types for a bad file
-        raise InputError(f"{path}: not a readable torch state dict ({type(exc).__name__}); pass a torchvision VGG19 .pth") from None
+        raise InputError(
+            f"{path}: not a readable torch state dict ({type(exc).__name__}); pass a torchvision VGG19 .pth"
+        ) from None
     if not isinstance(obj, Mapping):
         raise InputError(f"{path}: expected a state dict, got {type(obj).__name__}")
     return dict(obj)
@@ -190,13 +192,19 @@ def gram(features: Tensor) -> Tensor:
 def content_loss(features: Tensor, target: Tensor, norm: Tensor | float = 1.0) -> Tensor:
     """MSE between feature maps, divided by ``norm`` (so the loss starts near 1)."""
     if features.shape != target.shape:
-        raise ShapeError(f"content target is {tuple(target.shape)}, features are {tuple(features.shape)}: "
-                         "targets must be made from the keyframe at the size its losses are computed at")
+        raise ShapeError(
+            f"content target is {tuple(target.shape)}, features are {tuple(features.shape)}: "
+            "targets must be made from the keyframe at the size its losses are computed at"
+        )
     return F.mse_loss(features.float(), target.float()) / norm
 
 
-def style_loss(grams: Mapping[str, Tensor], targets: Mapping[str, Tensor], norms: Mapping[str, Tensor],
-               weights: Mapping[str, float]) -> tuple[Tensor, dict[str, Tensor]]:
+def style_loss(
+    grams: Mapping[str, Tensor],
+    targets: Mapping[str, Tensor],
+    norms: Mapping[str, Tensor],
+    weights: Mapping[str, float],
+) -> tuple[Tensor, dict[str, Tensor]]:
     """Weighted mean of per-layer Gram distances, each divided by its norm.
 
     Returns (loss, {layer: normalised distance}). With norm = the keyframe's own
@@ -214,14 +222,15 @@ class PerceptualTargets:
     Shared between tunes of the same pair (e.g. every cell of a weight sweep).
     """
 
-    content: Tensor                 # keyframe features at CONTENT_LAYER
-    content_norm: Tensor            # mean of content² so the content term starts at ~1 for a blank
-    grams: dict[str, Tensor]        # the look's Gram targets
+    content: Tensor  # keyframe features at CONTENT_LAYER
+    content_norm: Tensor  # mean of content² so the content term starts at ~1 for a blank
+    grams: dict[str, Tensor]  # the look's Gram targets
     style_norms: dict[str, Tensor]  # keyframe's own Gram distance to the look, per layer
 
     def to(self, device: torch.device) -> "PerceptualTargets":
         return PerceptualTargets(
-            self.content.to(device), self.content_norm.to(device),
+            self.content.to(device),
+            self.content_norm.to(device),
             {k: v.to(device) for k, v in self.grams.items()},
             {k: v.to(device) for k, v in self.style_norms.items()},
         )
@@ -252,8 +261,14 @@ class LossTerms:
     per_layer: dict[str, Tensor]
 
 
-def perceptual_loss(vgg: VGGFeatures, image: Tensor, targets: PerceptualTargets, content_weight: float,
-                    style_weight: float, layer_weights: Mapping[str, float]) -> LossTerms:
+def perceptual_loss(
+    vgg: VGGFeatures,
+    image: Tensor,
+    targets: PerceptualTargets,
+    content_weight: float,
+    style_weight: float,
+    layer_weights: Mapping[str, float],
+) -> LossTerms:
     """The tune objective for a (1,3,H,W) RGB image against precomputed targets."""
     feats = vgg(image)
     c = content_loss(feats[CONTENT_LAYER], targets.content, targets.content_norm)

@@ -61,10 +61,10 @@ class SweepCell:
     col: int
     content_weight: float
     style_weight: float
-    look: Look               # in memory; ``look.sha256`` is empty unless the look was saved
-    preview: np.ndarray      # (H,W,3) RGB [0,1]: the keyframe as `hrstyle apply` grades it, at preview size
-    score: Score             # docs/metrics.md figures of ``preview`` against the keyframe and the look
-    seconds: float           # tuning and grading this cell
+    look: Look  # in memory; ``look.sha256`` is empty unless the look was saved
+    preview: np.ndarray  # (H,W,3) RGB [0,1]: the keyframe as `hrstyle apply` grades it, at preview size
+    score: Score  # docs/metrics.md figures of ``preview`` against the keyframe and the look
+    seconds: float  # tuning and grading this cell
     look_path: Path | None = None  # where the look was saved (SweepCfg.keep)
 
     @property
@@ -88,17 +88,27 @@ class SweepCell:
     def label(self) -> str:
         """The caption on the contact sheet: the weights, then the figures."""
         s = self.score
-        return (f"{self.title}\nstyle gap {s.style_gap:.3f}  structure {s.structure_ssim:.3f}\n"
-                f"affine {s.affine_residual:.3f}")
+        return (
+            f"{self.title}\nstyle gap {s.style_gap:.3f}  structure {s.structure_ssim:.3f}\n"
+            f"affine {s.affine_residual:.3f}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         meta = self.look.meta
         return {
-            "row": self.row, "col": self.col, "content_weight": self.content_weight,
-            "style_weight": self.style_weight, "style_gap": self.score.style_gap,
-            "style_per_layer": self.score.style_per_layer, "structure_ssim": self.score.structure_ssim,
-            "affine_residual": self.score.affine_residual, "steps_done": meta.steps_done, "stopped": meta.stopped,
-            "final_losses": meta.final_losses, "seconds": round(self.seconds, 3), "preview": self.preview_file,
+            "row": self.row,
+            "col": self.col,
+            "content_weight": self.content_weight,
+            "style_weight": self.style_weight,
+            "style_gap": self.score.style_gap,
+            "style_per_layer": self.score.style_per_layer,
+            "structure_ssim": self.score.structure_ssim,
+            "affine_residual": self.score.affine_residual,
+            "steps_done": meta.steps_done,
+            "stopped": meta.stopped,
+            "final_losses": meta.final_losses,
+            "seconds": round(self.seconds, 3),
+            "preview": self.preview_file,
             "look_file": self.look_path.name if self.look_path else None,
         }
 
@@ -110,7 +120,7 @@ class SweepResult:
     cfg: SweepCfg
     keyframe: Path
     look_image: Path
-    cells: list[SweepCell]   # row-major: all style weights of the first content weight, then the next
+    cells: list[SweepCell]  # row-major: all style weights of the first content weight, then the next
     sheet_path: Path
     json_path: Path
     device: str
@@ -125,13 +135,20 @@ class SweepResult:
     def to_dict(self) -> dict[str, Any]:
         settings = {k: v for k, v in asdict(self.cfg.tune).items() if k not in ("content_weight", "style_weight")}
         return {
-            "format": "hrstyle-sweep", "version": JSON_FORMAT_VERSION,
-            "keyframe": str(self.keyframe), "look_image": str(self.look_image),
-            "rows": "content_weight", "columns": "style_weight",
-            "content_weights": list(self.cfg.content_weights), "style_weights": list(self.cfg.style_weights),
-            "tune": settings, "work_size": self.cells[0].look.meta.work_size,
-            "preview_size": list(self.cells[0].preview.shape[:2]), "device": self.device,
-            "seconds": round(self.seconds, 3), "sheet": self.sheet_path.name,
+            "format": "hrstyle-sweep",
+            "version": JSON_FORMAT_VERSION,
+            "keyframe": str(self.keyframe),
+            "look_image": str(self.look_image),
+            "rows": "content_weight",
+            "columns": "style_weight",
+            "content_weights": list(self.cfg.content_weights),
+            "style_weights": list(self.cfg.style_weights),
+            "tune": settings,
+            "work_size": self.cells[0].look.meta.work_size,
+            "preview_size": list(self.cells[0].preview.shape[:2]),
+            "device": self.device,
+            "seconds": round(self.seconds, 3),
+            "sheet": self.sheet_path.name,
             "cells": [c.to_dict() for c in self.cells],
         }
 
@@ -140,11 +157,11 @@ class SweepResult:
 class SweepProgress:
     """Where a sweep is: passed to ``on_step`` after every tuning step of every cell."""
 
-    cell: int                # 0-based, row-major
+    cell: int  # 0-based, row-major
     cells: int
     content_weight: float
     style_weight: float
-    steps: int               # steps per cell; a cell may stop earlier on a plateau
+    steps: int  # steps per cell; a cell may stop earlier on a plateau
     stats: StepStats
 
     @property
@@ -173,14 +190,22 @@ class _Shared:
     device: torch.device
     vgg: VGGFeatures
     targets: PerceptualTargets
-    key_t: Tensor             # (1,3,H,W) in the working encoding, as `hrstyle tune` reads it
+    key_t: Tensor  # (1,3,H,W) in the working encoding, as `hrstyle tune` reads it
     look_t: Tensor
-    preview_in: Tensor        # the keyframe at preview size
+    preview_in: Tensor  # the keyframe at preview size
     scorer: StillScorer
 
 
-def _prepare(keyframe: Path, look_image: Path, key_t: Tensor, look_t: Tensor, out_dir: Path, cfg: SweepCfg,
-             device: torch.device, vgg_weights: str | Path | None) -> _Shared:
+def _prepare(
+    keyframe: Path,
+    look_image: Path,
+    key_t: Tensor,
+    look_t: Tensor,
+    out_dir: Path,
+    cfg: SweepCfg,
+    device: torch.device,
+    vgg_weights: str | Path | None,
+) -> _Shared:
     vgg = VGGFeatures(weights=vgg_weights).to(device)
     content, look = prepare(key_t, cfg.tune.size, device), prepare(look_t, cfg.tune.size, device)
     targets = tune_targets(vgg, key_t, look_t, initial_net(content, look, cfg.tune).to(device), cfg.tune)
@@ -198,10 +223,20 @@ def _run_cell(shared: _Shared, index: int, on_step: Callable[[SweepProgress], No
     row, col = divmod(index, cols)
     cw, sw = cfg.content_weights[row], cfg.style_weights[col]
     tune_cfg = replace(cfg.tune, content_weight=cw, style_weight=sw)
-    report = None if on_step is None else (
-        lambda stats, _image: on_step(SweepProgress(index, rows * cols, cw, sw, tune_cfg.steps, stats)))
-    result = tune(shared.key_t, shared.look_t, tune_cfg, device=shared.device, vgg=shared.vgg,
-                  targets=shared.targets, on_step=report)
+    report = (
+        None
+        if on_step is None
+        else (lambda stats, _image: on_step(SweepProgress(index, rows * cols, cw, sw, tune_cfg.steps, stats)))
+    )
+    result = tune(
+        shared.key_t,
+        shared.look_t,
+        tune_cfg,
+        device=shared.device,
+        vgg=shared.vgg,
+        targets=shared.targets,
+        on_step=report,
+    )
     if result.stopped == "interrupted":
         raise KeyboardInterrupt
     look = Look(result.net, look_meta(result, shared.keyframe, shared.look_image, shared.vgg.weights_id), sha256="")
@@ -215,10 +250,18 @@ def _run_cell(shared: _Shared, index: int, on_step: Callable[[SweepProgress], No
     return replace(cell, seconds=time.perf_counter() - start)
 
 
-def run_sweep(keyframe: str | Path, look_image: str | Path, out_dir: str | Path, cfg: SweepCfg = SweepCfg(), *,
-              device: torch.device | str = "cpu", vgg_weights: str | Path | None = None, overwrite: bool = False,
-              on_step: Callable[[SweepProgress], None] | None = None,
-              on_cell: Callable[[SweepCell], None] | None = None) -> SweepResult:
+def run_sweep(
+    keyframe: str | Path,
+    look_image: str | Path,
+    out_dir: str | Path,
+    cfg: SweepCfg = SweepCfg(),
+    *,
+    device: torch.device | str = "cpu",
+    vgg_weights: str | Path | None = None,
+    overwrite: bool = False,
+    on_step: Callable[[SweepProgress], None] | None = None,
+    on_cell: Callable[[SweepCell], None] | None = None,
+) -> SweepResult:
     """Tune one look per (content weight, style weight) cell of ``cfg`` and write the results to ``out_dir``.
 
     Writes ``cell_c<content>_s<style>.png`` (each cell's graded keyframe at
@@ -240,7 +283,9 @@ def run_sweep(keyframe: str | Path, look_image: str | Path, out_dir: str | Path,
     keyframe, look_image, out_dir, device = Path(keyframe), Path(look_image), Path(out_dir), torch.device(device)
     json_path, sheet_path = out_dir / JSON_NAME, out_dir / SHEET_NAME
     if json_path.exists() and not overwrite:
-        raise OutputError(f"{out_dir}: holds a sweep already; pass --force to overwrite it or -o to choose another folder")
+        raise OutputError(
+            f"{out_dir}: holds a sweep already; pass --force to overwrite it or -o to choose another folder"
+        )
     key_t, look_t = (to_tensor(working_pixels(read_image(path))) for path in (keyframe, look_image))
     # Checks the images' sizes before the folder is made, so a refused sweep leaves nothing behind.
     shared = _prepare(keyframe, look_image, key_t, look_t, out_dir, cfg, device, vgg_weights)
@@ -261,10 +306,14 @@ def run_sweep(keyframe: str | Path, look_image: str | Path, out_dir: str | Path,
         if on_cell is not None:
             on_cell(cells[-1])
 
-    result = SweepResult(cfg, keyframe, look_image, cells, sheet_path, json_path, str(device),
-                         time.perf_counter() - start)
-    sheet = contact_sheet([[c.preview for c in row] for row in result.rows],
-                          [[c.label for c in row] for row in result.rows], cfg.cell_width)
+    result = SweepResult(
+        cfg, keyframe, look_image, cells, sheet_path, json_path, str(device), time.perf_counter() - start
+    )
+    sheet = contact_sheet(
+        [[c.preview for c in row] for row in result.rows],
+        [[c.label for c in row] for row in result.rows],
+        cfg.cell_width,
+    )
     write_preview(sheet_path, to_tensor(sheet))
     write_bytes_atomic(json_path, json.dumps(result.to_dict(), indent=2).encode())
     return result

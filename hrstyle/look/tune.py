@@ -51,24 +51,24 @@ from .perceptual import PerceptualTargets, VGGFeatures, make_targets, perceptual
 
 @dataclass
 class StepStats:
-    step: int          # 1-based count of finished steps
+    step: int  # 1-based count of finished steps
     total: float
     content: float
     style: float
     per_layer: dict[str, float]
-    seconds: float     # since the tune started
+    seconds: float  # since the tune started
     steady: float = 0.0  # the steadiness term, unweighted (0 when its weight is 0)
-    structure_ssim: float = 1.0   # docs/metrics.md's figures of the judged grade against the judged keyframe
+    structure_ssim: float = 1.0  # docs/metrics.md's figures of the judged grade against the judged keyframe
     affine_residual: float = 0.0
 
 
 @dataclass
 class TuneResult:
-    net: HRNet                      # the best weights seen (lowest total loss)
+    net: HRNet  # the best weights seen (lowest total loss)
     cfg: TuneCfg
     steps_done: int
-    stopped: str                    # completed | plateau | interrupted | non-finite
-    final: StepStats                # the losses of the returned weights
+    stopped: str  # completed | plateau | interrupted | non-finite
+    final: StepStats  # the losses of the returned weights
     history: list[StepStats] = field(default_factory=list)
     work_size: tuple[int, int] = (0, 0)
 
@@ -81,8 +81,9 @@ def prepare(image: Tensor, size: int, device: torch.device) -> Tensor:
     if image.ndim != 4 or image.shape[:2] != (1, 3):
         raise ShapeError(f"expected a (1,3,H,W) image, got {tuple(image.shape)}")
     if min(image.shape[-2:]) < HRNet.min_side * 2:
-        raise ShapeError(f"image is {image.shape[-1]}x{image.shape[-2]}; tuning needs at least "
-                         f"{HRNet.min_side * 2} px on each side")
+        raise ShapeError(
+            f"image is {image.shape[-1]}x{image.shape[-2]}; tuning needs at least {HRNet.min_side * 2} px on each side"
+        )
     return resize_long_side(image.float(), size).to(device)
 
 
@@ -193,9 +194,17 @@ def _optimizer(net: HRNet, cfg: TuneCfg) -> torch.optim.Optimizer:
     return torch.optim.Adam([{"params": body}, {"params": head, "lr": cfg.lr * cfg.head_lr_scale}], lr=cfg.lr)
 
 
-def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: torch.device | str = "cpu",
-         vgg: VGGFeatures | None = None, targets: PerceptualTargets | None = None, init: HRNet | None = None,
-         on_step: StepCallback | None = None) -> TuneResult:
+def tune(
+    keyframe: Tensor,
+    look: Tensor,
+    cfg: TuneCfg = TuneCfg(),
+    *,
+    device: torch.device | str = "cpu",
+    vgg: VGGFeatures | None = None,
+    targets: PerceptualTargets | None = None,
+    init: HRNet | None = None,
+    on_step: StepCallback | None = None,
+) -> TuneResult:
     """Tune a fresh HR-Net so ``keyframe`` takes on the style of ``look``.
 
     Both are (1,3,H,W) RGB in [0,1] at any size; the network works at ``cfg.size``
@@ -236,16 +245,28 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
                 terms = perceptual_loss(vgg, judged, targets, cfg.content_weight, cfg.style_weight, layer_weights)
                 steady = steadiness(net, content, out) if steadiness is not None else torch.zeros(())
                 structure, residual = guard(judged)
-                total = (terms.total + cfg.steady_weight * steady + cfg.structure_weight * (1 - structure)
-                         + cfg.residual_weight * residual / guard.floor)
+                total = (
+                    terms.total
+                    + cfg.steady_weight * steady
+                    + cfg.structure_weight * (1 - structure)
+                    + cfg.residual_weight * residual / guard.floor
+                )
             if not torch.isfinite(total):
                 stopped = "non-finite"
                 break
             total.backward()
             # The reported losses belong to the weights before this update, i.e. to `best_state` candidates.
-            stats = StepStats(step, total.item(), terms.content.item(), terms.style.item(),
-                              {k: v.item() for k, v in terms.per_layer.items()}, time.perf_counter() - start,
-                              steady.item(), structure.item(), residual.item())
+            stats = StepStats(
+                step,
+                total.item(),
+                terms.content.item(),
+                terms.style.item(),
+                {k: v.item() for k, v in terms.per_layer.items()},
+                time.perf_counter() - start,
+                steady.item(),
+                structure.item(),
+                residual.item(),
+            )
             history.append(stats)
             if best is None or stats.total < best.total * (1 - cfg.min_delta):
                 since_best = 0
@@ -271,15 +292,27 @@ def tune(keyframe: Tensor, look: Tensor, cfg: TuneCfg = TuneCfg(), *, device: to
 
 def look_meta(result: TuneResult, keyframe: Path, look: Path, vgg_weights: str) -> LookMeta:
     """Provenance for the look file of ``result``, tuned from the files ``keyframe`` and ``look``."""
-    final = {"total": result.final.total, "content": result.final.content, "style": result.final.style,
-             "steady": result.final.steady, "structure_ssim": result.final.structure_ssim,
-             "affine_residual": result.final.affine_residual,
-             **{f"style_{k}": v for k, v in result.final.per_layer.items()}}
+    final = {
+        "total": result.final.total,
+        "content": result.final.content,
+        "style": result.final.style,
+        "steady": result.final.steady,
+        "structure_ssim": result.final.structure_ssim,
+        "affine_residual": result.final.affine_residual,
+        **{f"style_{k}": v for k, v in result.final.per_layer.items()},
+    }
     return LookMeta(
-        net_cfg=result.net.cfg.to_dict(), tune_cfg=result.cfg.to_dict(), steps_done=result.steps_done,
-        work_size=list(result.work_size), vgg_weights=vgg_weights, keyframe_sha256=file_sha256(keyframe),
-        look_sha256=file_sha256(look), final_losses=final, stopped=result.stopped,
-        keyframe_name=printable(keyframe.name), look_name=printable(look.name),
+        net_cfg=result.net.cfg.to_dict(),
+        tune_cfg=result.cfg.to_dict(),
+        steps_done=result.steps_done,
+        work_size=list(result.work_size),
+        vgg_weights=vgg_weights,
+        keyframe_sha256=file_sha256(keyframe),
+        look_sha256=file_sha256(look),
+        final_losses=final,
+        stopped=result.stopped,
+        keyframe_name=printable(keyframe.name),
+        look_name=printable(look.name),
     )
 
 
@@ -288,9 +321,17 @@ def working_pixels(image: Image) -> np.ndarray:
     return working_encoding("auto", image.spec.bit_depth).to_working(image.pixels)
 
 
-def tune_files(keyframe: str | Path, look: str | Path, out: str | Path, cfg: TuneCfg = TuneCfg(), *,
-               device: torch.device | str = "cpu", vgg_weights: str | Path | None = None, overwrite: bool = False,
-               on_step: StepCallback | None = None) -> tuple[TuneResult, Look]:
+def tune_files(
+    keyframe: str | Path,
+    look: str | Path,
+    out: str | Path,
+    cfg: TuneCfg = TuneCfg(),
+    *,
+    device: torch.device | str = "cpu",
+    vgg_weights: str | Path | None = None,
+    overwrite: bool = False,
+    on_step: StepCallback | None = None,
+) -> tuple[TuneResult, Look]:
     """Read two image files, tune, and save the look file ``out`` (atomically).
 
     Checks that ``out`` can be written before spending minutes tuning. An

@@ -24,11 +24,11 @@ class OutputCfg:
     both it and ``bit_depth`` are checked here, once, for `render_shot` and the farm.
     """
 
-    ext: str | None = None          # None: each input's own format (.mov for a video)
-    bit_depth: str | None = None    # None: each input's own depth
-    skip_bad_frames: bool = False   # report unreadable frames and render the rest
-    force: bool = False             # render from scratch over another render or other files
-    dry_run: bool = False           # plan only: list the files, write nothing
+    ext: str | None = None  # None: each input's own format (.mov for a video)
+    bit_depth: str | None = None  # None: each input's own depth
+    skip_bad_frames: bool = False  # report unreadable frames and render the rest
+    force: bool = False  # render from scratch over another render or other files
+    dry_run: bool = False  # plan only: list the files, write nothing
 
     def __post_init__(self) -> None:
         if self.bit_depth is not None and self.bit_depth not in BIT_DEPTHS:
@@ -50,12 +50,12 @@ DEFAULT_VIDEO_EXT = ".mov"
 class FarmCfg:
     """How a render is spread over Ray."""
 
-    chunk: int = 50                     # frames per task
-    address: str | None = None          # None: start a local Ray instance; "auto" or HOST:PORT: join a running cluster
-    workers: int | None = None          # chunks rendered at once; None: as many as the cluster's resources fit
+    chunk: int = 50  # frames per task
+    address: str | None = None  # None: start a local Ray instance; "auto" or HOST:PORT: join a running cluster
+    workers: int | None = None  # chunks rendered at once; None: as many as the cluster's resources fit
     gpus_per_task: float | None = None  # None: 1 where the cluster has a GPU, else 0 (render on the CPU)
-    cpus_per_task: int = 1              # cores a task holds, and its torch threads
-    max_retries: int = 3                # re-runs of a chunk whose worker died (never of one that raised)
+    cpus_per_task: int = 1  # cores a task holds, and its torch threads
+    max_retries: int = 3  # re-runs of a chunk whose worker died (never of one that raised)
 
     def __post_init__(self) -> None:
         if self.chunk < 1:

@@ -83,8 +83,14 @@ class Chunk:
         return format_frame_range(list(self.frames))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "frames": self.frame_range, "first": self.frames[0], "last": self.frames[-1],
-                "count": len(self.frames), "warmup": list(self.warmup)}
+        return {
+            "index": self.index,
+            "frames": self.frame_range,
+            "first": self.frames[0],
+            "last": self.frames[-1],
+            "count": len(self.frames),
+            "warmup": list(self.warmup),
+        }
 
 
 def plan_chunks(shot: Shot, size: int, smooth: bool = False) -> list[Chunk]:
@@ -112,7 +118,7 @@ def plan_chunks(shot: Shot, size: int, smooth: bool = False) -> list[Chunk]:
 
 @dataclass(frozen=True)
 class FarmReport:
-    render: RenderReport    # the chunks' reports together; skipped includes frames a dead attempt had finished
+    render: RenderReport  # the chunks' reports together; skipped includes frames a dead attempt had finished
     chunks: int
     retried: dict[str, int]  # frame range of each chunk Ray re-ran after its worker died -> re-runs
 
@@ -159,8 +165,10 @@ def render_on_ray(
     start = time.perf_counter()
     suffix = output.suffix_for(shot)
     if suffix in VIDEO_EXTENSIONS:
-        raise InputError(f"video output ({suffix}): chunks cannot share one video file; render an image "
-                         "sequence on the farm (e.g. --ext exr) and encode it afterwards")
+        raise InputError(
+            f"video output ({suffix}): chunks cannot share one video file; render an image "
+            "sequence on the farm (e.g. --ext exr) and encode it afterwards"
+        )
     chunks = plan_chunks(shot, farm.chunk, cfg.smooth.strength > 0)
     local_cpus = farm.workers * farm.cpus_per_task if farm.workers and farm.address is None else None
     with ray_session(farm.address, local_cpus) as ray:
@@ -170,12 +178,17 @@ def render_on_ray(
         job = _Job(Path(out_dir), cfg, output, farm.cpus_per_task)
         reports, tally = _run_chunks(ray, shot, grade, job, chunks, farm, gpus, on_progress)
     render = RenderReport(
-        Path(out_dir), Path(out_dir) / MANIFEST_NAME, [path for r in reports for path in r.outputs],
-        sum(r.frames_written for r in reports), sum(r.skipped for r in reports), [n for r in reports for n in r.bad],
+        Path(out_dir),
+        Path(out_dir) / MANIFEST_NAME,
+        [path for r in reports for path in r.outputs],
+        sum(r.frames_written for r in reports),
+        sum(r.skipped for r in reports),
+        [n for r in reports for n in r.bad],
         time.perf_counter() - start,
     )
-    retried = {chunk.frame_range: tally.attempts[chunk.index] - 1 for chunk in chunks
-               if tally.attempts[chunk.index] > 1}
+    retried = {
+        chunk.frame_range: tally.attempts[chunk.index] - 1 for chunk in chunks if tally.attempts[chunk.index] > 1
+    }
     return FarmReport(render, len(chunks), retried)
 
 
@@ -230,8 +243,10 @@ def _gpus_per_task(ray: ModuleType, farm: FarmCfg) -> float:
     available = ray.cluster_resources().get("GPU", 0)
     gpus = farm.gpus_per_task if farm.gpus_per_task is not None else (1 if available >= 1 else 0)
     if gpus > available:
-        raise InputError(f"--gpus-per-task {gpus:g}: the Ray cluster has {available:g} GPU(s); "
-                         "ask for fewer, or 0 to render on the CPU")
+        raise InputError(
+            f"--gpus-per-task {gpus:g}: the Ray cluster has {available:g} GPU(s); "
+            "ask for fewer, or 0 to render on the CPU"
+        )
     return gpus
 
 
@@ -260,12 +275,21 @@ class _Tally:
 
     def progress(self) -> RenderProgress:
         before = sum(self.before.values())
-        return RenderProgress(sum(self.done.values()) - before, sum(self.size.values()) - before,
-                              time.perf_counter() - self.start)
+        return RenderProgress(
+            sum(self.done.values()) - before, sum(self.size.values()) - before, time.perf_counter() - self.start
+        )
 
 
-def _run_chunks(ray: ModuleType, shot: Shot, grade: Grade, job: _Job, chunks: list[Chunk], farm: FarmCfg,
-                gpus: float, on_progress: ProgressCallback | None) -> tuple[list[RenderReport], _Tally]:
+def _run_chunks(
+    ray: ModuleType,
+    shot: Shot,
+    grade: Grade,
+    job: _Job,
+    chunks: list[Chunk],
+    farm: FarmCfg,
+    gpus: float,
+    on_progress: ProgressCallback | None,
+) -> tuple[list[RenderReport], _Tally]:
     """Submit the chunks, at most ``farm.workers`` at a time, and collect their reports in chunk order."""
     from ray.util.queue import Queue
 
@@ -310,8 +334,10 @@ def _result(ray: ModuleType, ref: Any, chunk: Chunk, retries: int) -> RenderRepo
             raise exc.cause from None  # e.g. ImageReadError naming the frame, as hrstyle apply raises it
         raise FarmError(f"chunk {chunk.frame_range}: {_first_line(exc)}") from None
     except ray.exceptions.RayError as exc:
-        raise FarmError(f"chunk {chunk.frame_range}: {type(exc).__name__} after {retries} retries (see the Ray "
-                        "logs); the frames done are kept, run the same command again to resume") from None
+        raise FarmError(
+            f"chunk {chunk.frame_range}: {type(exc).__name__} after {retries} retries (see the Ray "
+            "logs); the frames done are kept, run the same command again to resume"
+        ) from None
 
 
 def _cancel(ray: ModuleType, refs: list[Any]) -> None:

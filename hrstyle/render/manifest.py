@@ -86,7 +86,8 @@ class Manifest:
             old = saved["options"] if isinstance(saved["options"], dict) else {}
             changed = ", ".join(
                 f"{name} {_shown(old.get(name))} -> {_shown(value)}"
-                for name, value in key["options"].items() if old.get(name) != value
+                for name, value in key["options"].items()
+                if old.get(name) != value
             )
             raise OutputError(f"{out_dir}: holds a render with other options ({changed}); {redo}")
         return cls(path, key, frames)

@@ -55,7 +55,9 @@ def plan_outputs(shot: Shot, out_dir: Path, output: OutputCfg) -> Outputs:
     """
     folder = shot.source if shot.source.is_dir() else shot.source.parent
     if out_dir.resolve() == folder.resolve():
-        raise OutputError(f"{out_dir}: is the shot's own folder; hrstyle never writes into its input, choose another with -o")
+        raise OutputError(
+            f"{out_dir}: is the shot's own folder; hrstyle never writes into its input, choose another with -o"
+        )
     suffix = output.suffix_for(shot)
     if suffix in VIDEO_EXTENSIONS:
         if output.bit_depth is not None:

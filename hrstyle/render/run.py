@@ -47,8 +47,8 @@ DEFAULT_FPS = 24  # for a video made from a sequence whose frames carry no frame
 
 @dataclass(frozen=True)
 class RenderProgress:
-    done: int       # frames written or recorded as bad by this run
-    total: int      # frames this run has to do
+    done: int  # frames written or recorded as bad by this run
+    total: int  # frames this run has to do
     seconds: float  # since the render started
 
     @property
@@ -62,8 +62,8 @@ class RenderReport:
     manifest: Path
     outputs: list[Path]  # written by this run; with dry_run, those it would write
     frames_written: int
-    skipped: int         # finished by an earlier run and still matching the manifest
-    bad: list[int]       # unreadable frames left out (skip_bad_frames)
+    skipped: int  # finished by an earlier run and still matching the manifest
+    bad: list[int]  # unreadable frames left out (skip_bad_frames)
     seconds: float
     dry_run: bool = False
 
@@ -73,9 +73,15 @@ class RenderReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "out_dir": str(self.out_dir), "manifest": str(self.manifest), "outputs": [str(p) for p in self.outputs],
-            "frames_written": self.frames_written, "skipped": self.skipped, "bad": self.bad,
-            "seconds": round(self.seconds, 3), "fps": round(self.fps, 3), "dry_run": self.dry_run,
+            "out_dir": str(self.out_dir),
+            "manifest": str(self.manifest),
+            "outputs": [str(p) for p in self.outputs],
+            "frames_written": self.frames_written,
+            "skipped": self.skipped,
+            "bad": self.bad,
+            "seconds": round(self.seconds, 3),
+            "fps": round(self.fps, 3),
+            "dry_run": self.dry_run,
         }
 
 
@@ -129,8 +135,9 @@ def render_shot(
         todo = shot.frames  # a video cannot be appended to: write it whole
     if output.dry_run or not todo:
         planned = outputs.files([ref.number for ref in todo]) if output.dry_run else []
-        return RenderReport(out_dir, manifest.path, planned, 0, len(shot) - len(todo), [],
-                            time.perf_counter() - start, output.dry_run)
+        return RenderReport(
+            out_dir, manifest.path, planned, 0, len(shot) - len(todo), [], time.perf_counter() - start, output.dry_run
+        )
 
     make_folder(out_dir)
     remove_stale_temps(out_dir)  # half-written files of a run that was killed
@@ -142,8 +149,15 @@ def render_shot(
     frames, warmup = with_warmup(shot, todo) if cfg.smooth.strength > 0 else (todo, frozenset())
     run = _Run(grade, cfg, sink, manifest, on_progress, warmup)
     run.stream(shot.subset(frames), output.skip_bad_frames)
-    return RenderReport(out_dir, manifest.path, outputs.files(run.written), len(run.written),
-                        len(shot) - len(todo), run.bad, time.perf_counter() - start)
+    return RenderReport(
+        out_dir,
+        manifest.path,
+        outputs.files(run.written),
+        len(run.written),
+        len(shot) - len(todo),
+        run.bad,
+        time.perf_counter() - start,
+    )
 
 
 def with_warmup(shot: Shot, todo: list[FrameRef]) -> tuple[list[FrameRef], frozenset[int]]:
@@ -230,8 +244,9 @@ class _VideoSink:
     def write(self, item: _Graded) -> None:
         if self._video is None:
             attributes = item.spec.attributes
-            self._video = VideoWriter(self.path, fps=attributes.get("FramesPerSecond", DEFAULT_FPS),
-                                      timecode=attributes.get("smpte:TimeCode"))
+            self._video = VideoWriter(
+                self.path, fps=attributes.get("FramesPerSecond", DEFAULT_FPS), timecode=attributes.get("smpte:TimeCode")
+            )
         self._video.write(item.pixels)
         self._refs.append(item.ref)
 
@@ -248,8 +263,15 @@ class _VideoSink:
 class _Run:
     """One render's moving parts: decode thread -> grading here -> writer thread."""
 
-    def __init__(self, grade: Grade, cfg: RenderCfg, sink: _FileSink | _VideoSink, manifest: Manifest,
-                 on_progress: ProgressCallback | None, warmup: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self,
+        grade: Grade,
+        cfg: RenderCfg,
+        sink: _FileSink | _VideoSink,
+        manifest: Manifest,
+        on_progress: ProgressCallback | None,
+        warmup: frozenset[int] = frozenset(),
+    ) -> None:
         self.grade, self.cfg, self.sink, self.manifest, self.on_progress = grade, cfg, sink, manifest, on_progress
         self.warmup = warmup  # frames graded only to prime the smoother, never written
         self.smoother = CoefficientSmoother(cfg.smooth) if cfg.smooth.strength > 0 else None

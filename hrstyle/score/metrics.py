@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import cache
-from itertools import zip_longest
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,65 +21,22 @@ from torch import Tensor
 
 from ..errors import InputError, SequenceError, ShapeError
 from ..grade.guided import apply_affine, fit_affine
-from ..grade.temporal import compute_flow, occlusion_mask, warp
 from ..io.shot import Shot
 from ..io.tensors import to_tensor
 from ..look.config import STYLE_LAYERS
 from ..look.perceptual import VGGFeatures, gram
+from .flicker import WarpErrorMeter
+from .prepare import check_image, prepare, prepare_pair, to_metric_size
 
-METRIC_LONG_SIDE = 512
-_MIN_SIDE = 16              # relu5_1 sits behind four 2x poolings
-_RANGE_TOLERANCE = 1e-3     # float rounding in a [0,1] pipeline, not out-of-gamut values
 _SSIM_C1, _SSIM_C2 = 0.01**2, 0.03**2
 _SSIM_WINDOW, _SSIM_SIGMA = 11, 1.5
-
-# (src gray, dst gray) (H,W) uint8 -> backward flow (H,W,2) with warp(src, flow) ≈ dst; see temporal.py.
-FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-_MISSING = object()
 
 
 # ---------------------------------------------------------------- preparation
 
-def _check_image(image: np.ndarray, name: str) -> np.ndarray:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        shape = getattr(image, "shape", type(image).__name__)
-        raise ShapeError(f"{name}: expected an (H,W,3) RGB array, got {shape}")
-    image = image.astype(np.float32, copy=False)
-    lo, hi = float(image.min()), float(image.max())
-    if not (lo >= -_RANGE_TOLERANCE and hi <= 1 + _RANGE_TOLERANCE):  # also catches NaN
-        raise InputError(f"{name}: expected RGB in [0,1], got values in [{lo:.4g}, {hi:.4g}]")
-    return np.clip(image, 0.0, 1.0)
-
-
-def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    if image.shape[:2] == (height, width):
-        return image
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-
-
-def _to_metric_size(image: np.ndarray, name: str) -> np.ndarray:
-    h, w = image.shape[:2]
-    scale = METRIC_LONG_SIDE / max(h, w)
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    if min(size) < _MIN_SIDE:
-        raise ShapeError(f"{name}: expected a short side >= {_MIN_SIDE} px at {METRIC_LONG_SIDE} px long, got {size}")
-    return _resize(image, *size)
-
-
-def prepare(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Check an (H,W,3) RGB [0,1] image and resize it to the metric size (512 px long side, area)."""
-    return _to_metric_size(_check_image(image, name), name)
-
-
-def prepare_pair(content: np.ndarray, output: np.ndarray, names: tuple[str, str] = ("content", "output")
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """`prepare` both, with the output first resized to the content's size."""
-    content = _check_image(content, names[0])
-    output = _resize(_check_image(output, names[1]), *content.shape[:2])
-    return _to_metric_size(content, names[0]), _to_metric_size(output, names[1])
-
 
 # ---------------------------------------------------------------- style_gap
+
 
 @dataclass(frozen=True)
 class StyleGap:
@@ -186,6 +141,7 @@ def structure_ssim(content: np.ndarray, output: np.ndarray) -> float:
 
 # ---------------------------------------------------------------- affine_residual
 
+
 def affine_residual_tensor(content: Tensor, output: Tensor, r: int = 8, eps: float = 1e-3) -> Tensor:
     """affine_residual of (B,3,H,W) RGB [0,1] tensors at the size given. Returns (B,) float32."""
     A, b = fit_affine(content, output, r, eps)
@@ -208,97 +164,9 @@ def affine_residual(content: np.ndarray, output: np.ndarray, r: int = 8, eps: fl
 
 # ---------------------------------------------------------------- warp_error, temporal ratio
 
-def _gray_u8(rgb: np.ndarray) -> np.ndarray:
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    return np.clip(np.rint(gray * 255), 0, 255).astype(np.uint8)
-
-
-def _masked_warp_error(current: np.ndarray, previous: np.ndarray, flow_b: np.ndarray, mask: np.ndarray) -> float:
-    diff = current - warp(previous, flow_b)
-    return float(np.square(diff).sum(axis=-1)[mask].mean())
-
-
-class WarpErrorMeter:
-    """Streams warp_error over a shot, keeping only the previous frame pair.
-
-    Feed (input, output) frames in order with `update`; the flow is computed
-    once per pair on the inputs and used for both, so `value` (outputs),
-    `input_value` (inputs) and `ratio` come from one pass. ``flow_fn`` replaces
-    DIS (e.g. a known flow in tests). A pair where the occlusion mask keeps no
-    pixel (a cut) is skipped.
-    """
-
-    def __init__(self, flow_fn: FlowFn = compute_flow):
-        self._flow_fn = flow_fn
-        self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # gray, input, output at metric size
-        self._sum_in = 0.0
-        self._sum_out = 0.0
-        self.frames = 0
-        self.pairs = 0
-
-    def update(self, frame_in: np.ndarray, frame_out: np.ndarray) -> None:
-        """Add the next frame: ``frame_in`` and ``frame_out`` (H,W,3) RGB [0,1]."""
-        cur_in, cur_out = prepare_pair(frame_in, frame_out, ("frame_in", "frame_out"))
-        gray = _gray_u8(cur_in)
-        if self._prev is not None:
-            prev_gray, prev_in, prev_out = self._prev
-            if prev_gray.shape != gray.shape:
-                raise SequenceError(f"frame_in: expected the size of the previous frame {prev_gray.shape} at "
-                                    f"{METRIC_LONG_SIDE} px, got {gray.shape}")
-            flow_b = self._flow_fn(prev_gray, gray)
-            mask = occlusion_mask(flow_b, self._flow_fn(gray, prev_gray))
-            if mask.any():
-                self._sum_in += _masked_warp_error(cur_in, prev_in, flow_b, mask)
-                self._sum_out += _masked_warp_error(cur_out, prev_out, flow_b, mask)
-                self.pairs += 1
-        self._prev = (gray, cur_in, cur_out)
-        self.frames += 1
-
-    def _mean(self, total: float) -> float:
-        if self.pairs == 0:
-            raise SequenceError("warp error: expected at least two frames with some unoccluded pixels, got none")
-        return total / self.pairs
-
-    @property
-    def value(self) -> float:
-        """warp_error of the outputs: mean over pairs of the masked mean of Σ_rgb squared difference."""
-        return self._mean(self._sum_out)
-
-    @property
-    def input_value(self) -> float:
-        """The same figure for the inputs."""
-        return self._mean(self._sum_in)
-
-    @property
-    def ratio(self) -> float:
-        """Temporal ratio value / input_value: 1.0 = the look added no flicker (1.0 too for two static shots)."""
-        out, inp = self.value, self.input_value
-        if inp == 0:
-            return 1.0 if out == 0 else float("inf")
-        return out / inp
-
-
-def _run_meter(frames_in: Iterable[np.ndarray], frames_out: Iterable[np.ndarray], flow_fn: FlowFn) -> WarpErrorMeter:
-    meter = WarpErrorMeter(flow_fn)
-    for frame_in, frame_out in zip_longest(frames_in, frames_out, fillvalue=_MISSING):
-        if frame_in is _MISSING or frame_out is _MISSING:
-            raise SequenceError(f"expected as many output frames as input frames, they differ after {meter.frames}")
-        meter.update(frame_in, frame_out)
-    return meter
-
-
-def warp_error(frames_in: Iterable[np.ndarray], frames_out: Iterable[np.ndarray], flow_fn: FlowFn = compute_flow) -> float:
-    """warp_error of ``frames_out`` along the flow of ``frames_in``; frames (H,W,3) RGB [0,1], streamed."""
-    return _run_meter(frames_in, frames_out, flow_fn).value
-
-
-def temporal_ratio(frames_in: Iterable[np.ndarray], frames_out: Iterable[np.ndarray],
-                   flow_fn: FlowFn = compute_flow) -> float:
-    """warp_error(outputs) / warp_error(inputs), both along the inputs' flow; frames streamed."""
-    return _run_meter(frames_in, frames_out, flow_fn).ratio
-
 
 # ---------------------------------------------------------------- all figures
+
 
 @dataclass
 class Score:
@@ -324,9 +192,9 @@ class StillScorer:
     """
 
     def __init__(self, content: np.ndarray, look: np.ndarray, vgg: VGGFeatures | None = None):
-        self.content = _check_image(content, "content")
+        self.content = check_image(content, "content")
         self.vgg = _check_vgg(vgg or _default_vgg())
-        self._g_content = _style_grams(to_tensor(_to_metric_size(self.content, "content")), self.vgg)
+        self._g_content = _style_grams(to_tensor(to_metric_size(self.content, "content")), self.vgg)
         self._g_look = _style_grams(to_tensor(prepare(look, "look")), self.vgg)
 
     def style_gap(self, output: np.ndarray) -> StyleGap:
@@ -335,7 +203,9 @@ class StillScorer:
 
     def __call__(self, output: np.ndarray) -> Score:
         gap = self.style_gap(output)
-        return Score(gap.value, gap.per_layer, structure_ssim(self.content, output), affine_residual(self.content, output))
+        return Score(
+            gap.value, gap.per_layer, structure_ssim(self.content, output), affine_residual(self.content, output)
+        )
 
 
 def score_still(content: np.ndarray, output: np.ndarray, look: np.ndarray, vgg: VGGFeatures | None = None) -> Score:
@@ -348,13 +218,17 @@ class ShotScore:
     """A shot's figures: still figures averaged over the scored frames, temporal ones over all."""
 
     frames: int
-    scored_frames: list[int]                    # frame numbers the still figures were computed on
+    scored_frames: list[int]  # frame numbers the still figures were computed on
     mean: Score
     per_frame: dict[int, Score]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"frames": self.frames, "scored_frames": self.scored_frames, "mean": self.mean.to_dict(),
-                "per_frame": {str(k): v.to_dict() for k, v in self.per_frame.items()}}
+        return {
+            "frames": self.frames,
+            "scored_frames": self.scored_frames,
+            "mean": self.mean.to_dict(),
+            "per_frame": {str(k): v.to_dict() for k, v in self.per_frame.items()},
+        }
 
 
 def summarise_scores(scores: list[Score], reduce: Callable[[list[float]], Any] = np.mean) -> Score:
@@ -367,8 +241,15 @@ def summarise_scores(scores: list[Score], reduce: Callable[[list[float]], Any] =
     )
 
 
-def score_shots(content: Shot, output: Shot, look: np.ndarray, *, every: int = 1, vgg: VGGFeatures | None = None,
-                on_frame: Callable[[int], None] | None = None) -> ShotScore:
+def score_shots(
+    content: Shot,
+    output: Shot,
+    look: np.ndarray,
+    *,
+    every: int = 1,
+    vgg: VGGFeatures | None = None,
+    on_frame: Callable[[int], None] | None = None,
+) -> ShotScore:
     """Score ``output`` against ``content`` frame by frame, streamed (two frames in memory).
 
     Frames are paired by frame number. Still figures are computed on every
@@ -380,8 +261,10 @@ def score_shots(content: Shot, output: Shot, look: np.ndarray, *, every: int = 1
     numbers_in, numbers_out = [r.number for r in content.frames], [r.number for r in output.frames]
     if numbers_in != numbers_out:
         missing = sorted(set(numbers_in) ^ set(numbers_out))
-        raise SequenceError(f"{output.source}: frames do not match {content.source}: expected the same frame "
-                            f"numbers, {len(missing)} differ (first: {missing[0] if missing else 'order'})")
+        raise SequenceError(
+            f"{output.source}: frames do not match {content.source}: expected the same frame "
+            f"numbers, {len(missing)} differ (first: {missing[0] if missing else 'order'})"
+        )
     meter, per_frame = WarpErrorMeter(), {}
     for i, ((ref, frame_in), (_, frame_out)) in enumerate(zip(content, output)):
         if i % every == 0:

@@ -34,8 +34,12 @@ def _caption(cell: np.ndarray, text: str) -> np.ndarray:
     return out * (1 - alpha) + alpha
 
 
-def contact_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[Sequence[str]] | None = None,
-                  cell_width: int = 320, gap: int = 4) -> np.ndarray:
+def contact_sheet(
+    rows: Sequence[Sequence[np.ndarray]],
+    labels: Sequence[Sequence[str]] | None = None,
+    cell_width: int = 320,
+    gap: int = 4,
+) -> np.ndarray:
     """Grid of (H,W,3) RGB [0,1] images, each resized to ``cell_width``; returns (H,W,3) float32.
 
     Cells in a row are top-aligned; short cells are padded with black.

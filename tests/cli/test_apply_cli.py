@@ -81,7 +81,9 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, plates, look_file, args
 
 def test_not_a_look_file(tmp_path, plates):
     (tmp_path / "fake.look.safetensors").write_bytes(b"\0" * 64)
-    assert_one_line_error(_apply(plates, "--look", tmp_path / "fake.look.safetensors"), 2, "was it saved by hrstyle tune?")
+    assert_one_line_error(
+        _apply(plates, "--look", tmp_path / "fake.look.safetensors"), 2, "was it saved by hrstyle tune?"
+    )
 
 
 def test_a_corrupt_frame_names_it_or_is_skipped_and_reported(tmp_path, plates, look_file):
@@ -111,7 +113,9 @@ def test_ctrl_c_exits_130_with_a_hint_to_resume(tmp_path, plates, look_file, mon
 
 
 def _frames_on_disk(folder: Path) -> dict[str, bytes]:
-    return {name: data for name, data in visible_files(folder).items() if name != MANIFEST_NAME} if folder.exists() else {}
+    return (
+        {name: data for name, data in visible_files(folder).items() if name != MANIFEST_NAME} if folder.exists() else {}
+    )
 
 
 def _assert_manifest_matches_disk(folder: Path) -> None:
@@ -136,8 +140,17 @@ def test_sigkill_at_five_points_then_rerun_is_byte_identical_to_a_clean_run(tmp_
     assert _apply(tmp_path / "plates", "--look", look_file, "-o", clean).exit_code == 0
     expected = _frames_on_disk(clean)
 
-    command = [sys.executable, "-m", "hrstyle", "apply", str(tmp_path / "plates"), "--look", str(look_file),
-               "-o", str(killed)]
+    command = [
+        sys.executable,
+        "-m",
+        "hrstyle",
+        "apply",
+        str(tmp_path / "plates"),
+        "--look",
+        str(look_file),
+        "-o",
+        str(killed),
+    ]
     rng = random.Random(20261122)
     left = []  # frames still to render after each kill
     for point in range(KILL_POINTS):

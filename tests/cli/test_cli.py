@@ -55,13 +55,28 @@ def test_tune_writes_a_look_beside_the_keyframe_and_info_reads_it(tmp_path):
 
 
 def test_preview_is_written_while_tuning(tmp_path):
-    result = _tune(SAMPLES / "keyframe.png", SAMPLES / "look.jpg", "-o", tmp_path / "a.look.safetensors",
-                   "--preview", tmp_path / "preview.png", "--preview-every", "1")
+    result = _tune(
+        SAMPLES / "keyframe.png",
+        SAMPLES / "look.jpg",
+        "-o",
+        tmp_path / "a.look.safetensors",
+        "--preview",
+        tmp_path / "preview.png",
+        "--preview-every",
+        "1",
+    )
     assert result.exit_code == 0 and (tmp_path / "preview.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("name,kw", [("gray.png", {"channels": 1}), ("rgba.png", {"channels": 4}),
-                                     ("deep.png", {"depth": "uint16"}), ("deep.tif", {"depth": "uint16"})])
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("gray.png", {"channels": 1}),
+        ("rgba.png", {"channels": 4}),
+        ("deep.png", {"depth": "uint16"}),
+        ("deep.tif", {"depth": "uint16"}),
+    ],
+)
 def test_grayscale_rgba_and_16_bit_are_accepted(tmp_path, name, kw):
     key = _image(tmp_path / name, **kw)
     result = _tune(key, SAMPLES / "look.jpg", "-o", tmp_path / "out.look.safetensors")
@@ -79,13 +94,16 @@ def _file(path, data: bytes):
     return path
 
 
-@pytest.mark.parametrize("make,fragment", [
-    (lambda d: d / "missing.png", "no such file"),
-    (lambda d: _file(d / "text.png", b"hello"), "text.png"),
-    (_truncated_png, "truncated.png"),
-    (lambda d: _image(d / "tiny.png", 1, 1), "at least"),
-    (lambda d: _file(d / "empty.png", b""), "empty.png"),
-])
+@pytest.mark.parametrize(
+    "make,fragment",
+    [
+        (lambda d: d / "missing.png", "no such file"),
+        (lambda d: _file(d / "text.png", b"hello"), "text.png"),
+        (_truncated_png, "truncated.png"),
+        (lambda d: _image(d / "tiny.png", 1, 1), "at least"),
+        (lambda d: _file(d / "empty.png", b""), "empty.png"),
+    ],
+)
 def test_bad_keyframe_is_one_line_exit_2_and_writes_nothing(tmp_path, make, fragment):
     bad = make(tmp_path)
     out = tmp_path / "out.look.safetensors"
@@ -125,8 +143,22 @@ def test_ctrl_c_saves_the_look_so_far_and_exits_130(tmp_path, monkeypatch):
 
     monkeypatch.setattr(hrstyle.look.tune, "perceptual_loss", interrupted_on_third_step)
     out = tmp_path / "a.look.safetensors"
-    result = runner.invoke(app, ["tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"), "-o", str(out),
-                                 "--steps", "10", "--size", "32", "--net", "hrnet-small"])
+    result = runner.invoke(
+        app,
+        [
+            "tune",
+            str(SAMPLES / "keyframe.png"),
+            str(SAMPLES / "look.jpg"),
+            "-o",
+            str(out),
+            "--steps",
+            "10",
+            "--size",
+            "32",
+            "--net",
+            "hrnet-small",
+        ],
+    )
     assert result.exit_code == 130, result.output
     look = load_look(out)
     assert look.meta.stopped == "interrupted" and look.meta.steps_done == 2
@@ -148,8 +180,22 @@ def _loss_turning_nan_at(monkeypatch, call: int) -> None:
 def test_a_loss_turning_nan_keeps_the_last_good_look_and_warns(tmp_path, monkeypatch):
     _loss_turning_nan_at(monkeypatch, 4)
     out = tmp_path / "a.look.safetensors"
-    result = runner.invoke(app, ["tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"), "-o", str(out),
-                                 "--steps", "10", "--size", "32", "--net", "hrnet-small"])
+    result = runner.invoke(
+        app,
+        [
+            "tune",
+            str(SAMPLES / "keyframe.png"),
+            str(SAMPLES / "look.jpg"),
+            "-o",
+            str(out),
+            "--steps",
+            "10",
+            "--size",
+            "32",
+            "--net",
+            "hrnet-small",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "warning: the loss became NaN/Inf; saved the last good weights" in result.output
     look = load_look(out)  # refuses non-finite weights, so these are finite
@@ -168,9 +214,26 @@ def test_sigint_during_a_real_tune_leaves_a_complete_look_and_exits_130(tmp_path
     """Ctrl-C a tune process at a seeded moment after its first step (maybe mid-preview):
     exit 130, the best look so far saved whole, the preview whole, no temporary files."""
     out, preview = tmp_path / "a.look.safetensors", tmp_path / "preview.png"
-    command = [sys.executable, "-m", "hrstyle", "tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"),
-               "-o", str(out), "--steps", "100000", "--size", "32", "--net", "hrnet-small",
-               "--preview", str(preview), "--preview-every", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "hrstyle",
+        "tune",
+        str(SAMPLES / "keyframe.png"),
+        str(SAMPLES / "look.jpg"),
+        "-o",
+        str(out),
+        "--steps",
+        "100000",
+        "--size",
+        "32",
+        "--net",
+        "hrnet-small",
+        "--preview",
+        str(preview),
+        "--preview-every",
+        "1",
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not preview.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -189,8 +252,18 @@ def test_sigint_during_a_real_tune_leaves_a_complete_look_and_exits_130(tmp_path
 def test_bad_option_values_are_usage_errors(tmp_path):
     result = runner.invoke(app, ["tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"), "--steps", "0"])
     assert result.exit_code == 2
-    result = runner.invoke(app, ["tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg"),
-                                 "-o", str(tmp_path / "a.safetensors"), "--net", "resnet"])
+    result = runner.invoke(
+        app,
+        [
+            "tune",
+            str(SAMPLES / "keyframe.png"),
+            str(SAMPLES / "look.jpg"),
+            "-o",
+            str(tmp_path / "a.safetensors"),
+            "--net",
+            "resnet",
+        ],
+    )
     assert_one_line_error(result, 2, "unknown network")
 
 

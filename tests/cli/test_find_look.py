@@ -18,7 +18,6 @@ from hrstyle.look.meta import find_look
 runner = CliRunner()
 
 
-
 def _save(path: Path) -> Path:
     look = make_look()
     save_look(path, look.net, look.meta)
@@ -56,8 +55,22 @@ def test_tune_then_apply_the_shot_as_written(tmp_path):
     shot = tmp_path / "shot"
     shutil.copytree(SAMPLES / "shot", shot, ignore=shutil.ignore_patterns("shot.100[4-9].png", "shot.10[12]*.png"))
     shutil.copy(SAMPLES / "shot" / "shot.1012.png", shot)
-    tuned = runner.invoke(app, ["tune", str(shot / "shot.1012.png"), str(SAMPLES / "look.jpg"), "--size", "48",
-                                "--steps", "2", "--judge-size", "0", "--net", "hrnet-small"])
+    tuned = runner.invoke(
+        app,
+        [
+            "tune",
+            str(shot / "shot.1012.png"),
+            str(SAMPLES / "look.jpg"),
+            "--size",
+            "48",
+            "--steps",
+            "2",
+            "--judge-size",
+            "0",
+            "--net",
+            "hrnet-small",
+        ],
+    )
     assert tuned.exit_code == 0, tuned.output
     assert (shot / "shot.1012.look.safetensors").is_file()
     applied = runner.invoke(app, ["apply", str(shot)])
@@ -65,4 +78,3 @@ def test_tune_then_apply_the_shot_as_written(tmp_path):
     out = tmp_path / "shot_shot.1012"
     assert applied.stdout.strip() == str(out)
     assert sorted(p.name for p in out.glob("*.png")) == sorted(p.name for p in shot.glob("shot.*.png"))
-

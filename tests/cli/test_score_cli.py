@@ -17,7 +17,9 @@ def _shot(folder, gains):
     for i, gain in enumerate(gains):
         pixels = read_image(SAMPLES / "shot" / f"shot.{1001 + i}.png").pixels[::4, ::4]
         h, w = pixels.shape[:2]
-        write_image(folder / f"f.{1001 + i:04d}.png", np.clip(pixels * gain, 0, 1), FrameSpec("png", "uint8", w, h, False))
+        write_image(
+            folder / f"f.{1001 + i:04d}.png", np.clip(pixels * gain, 0, 1), FrameSpec("png", "uint8", w, h, False)
+        )
     return folder
 
 
@@ -26,27 +28,33 @@ def test_identity_scores_one_and_flicker_raises_the_ratio(tmp_path):
     flicker = _shot(tmp_path / "out", [1.0, 0.8, 1.0, 0.8])
     look = SAMPLES / "look.jpg"
 
-    same = runner.invoke(app, ["score", "--content", str(content), "--output", str(content), "--look", str(look),
-                               "--every", "4", "--json"])
+    same = runner.invoke(
+        app,
+        ["score", "--content", str(content), "--output", str(content), "--look", str(look), "--every", "4", "--json"],
+    )
     assert same.exit_code == 0, same.output
     figures = json.loads(same.stdout)
     assert figures["frames"] == 4 and figures["scored_frames"] == [1001]
     assert abs(figures["mean"]["style_gap"] - 1.0) < 1e-5 and figures["mean"]["structure_ssim"] > 0.999
     assert abs(figures["mean"]["temporal_ratio"] - 1.0) < 1e-6
 
-    flick = runner.invoke(app, ["score", "--content", str(content), "--output", str(flicker), "--look", str(look),
-                                "--every", "4", "--json"])
+    flick = runner.invoke(
+        app,
+        ["score", "--content", str(content), "--output", str(flicker), "--look", str(look), "--every", "4", "--json"],
+    )
     assert flick.exit_code == 0, flick.output
     assert json.loads(flick.stdout)["mean"]["temporal_ratio"] > 3
 
-    table = runner.invoke(app, ["score", "--content", str(content), "--output", str(content), "--look", str(look),
-                                "--every", "4"])
+    table = runner.invoke(
+        app, ["score", "--content", str(content), "--output", str(content), "--look", str(look), "--every", "4"]
+    )
     assert table.exit_code == 0 and "temporal ratio" in table.stdout
 
 
 def test_mismatched_frames_are_a_one_line_error(tmp_path):
     content = _shot(tmp_path / "in", [1.0, 1.0, 1.0])
     other = _shot(tmp_path / "out", [1.0, 1.0])
-    result = runner.invoke(app, ["score", "--content", str(content), "--output", str(other),
-                                 "--look", str(SAMPLES / "look.jpg")])
+    result = runner.invoke(
+        app, ["score", "--content", str(content), "--output", str(other), "--look", str(SAMPLES / "look.jpg")]
+    )
     assert result.exit_code == 2 and "frames do not match" in result.output and "Traceback" not in result.output

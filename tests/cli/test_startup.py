@@ -5,12 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from helpers import make_look
 from typer.testing import CliRunner
 
 from hrstyle.cli import app
 from hrstyle.look.file import save_look
-
-from helpers import make_look
 
 _CHECK = """
 import sys
@@ -23,8 +22,9 @@ print(sorted(m for m in ("torch", "torchvision", "timm") if m in sys.modules))
 
 
 def _heavy_modules_after(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-c", _CHECK.format(args=list(args))], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHECK.format(args=list(args))], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 

@@ -57,8 +57,20 @@ from hrstyle.look.file import load_look
 
 W, H = 64, 36  # frames at the corpus look's work size (sample-shot frames every 15th pixel)
 TUNE = ["--steps", "2", "--size", "32", "--net", "hrnet-small"]
-SWEEP = ["--content", "1", "--style", "1", "--steps", "1", "--size", "32", "--net", "hrnet-small",
-         "--preview-size", "32"]
+SWEEP = [
+    "--content",
+    "1",
+    "--style",
+    "1",
+    "--steps",
+    "1",
+    "--size",
+    "32",
+    "--net",
+    "hrnet-small",
+    "--preview-size",
+    "32",
+]
 
 
 class Kit:
@@ -114,8 +126,9 @@ class Kit:
 
         path = self.p(folder)
         path.mkdir(parents=True, exist_ok=True)
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                                 capture_output=True)
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        )
         if mounted.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
         self._stack.callback(subprocess.run, ["umount", str(path)], check=True)
@@ -132,10 +145,10 @@ class Kit:
 @dataclass(frozen=True)
 class Case:
     id: str
-    build: Callable[[Kit], list]   # makes the input under kit.root; returns the command line
-    code: int = 2                  # expected exit code
-    fragment: str = ""             # in the one error line (code != 0) or anywhere in the output (code 0)
-    leaves: tuple[str, ...] = ()   # globs, relative to the case folder, of the new files: each must match
+    build: Callable[[Kit], list]  # makes the input under kit.root; returns the command line
+    code: int = 2  # expected exit code
+    fragment: str = ""  # in the one error line (code != 0) or anywhere in the output (code 0)
+    leaves: tuple[str, ...] = ()  # globs, relative to the case folder, of the new files: each must match
     check: Callable[[Kit], None] | None = None  # more checks on what was written
 
 
@@ -256,7 +269,9 @@ def _deeply_nested_look(kit: Kit, depth: int = 100_000) -> Path:
     data = kit.look("deep.look.safetensors").read_bytes()
     (n,) = struct.unpack("<Q", data[:8])
     meta = json.loads(json.loads(data[8 : 8 + n])["__metadata__"]["hrstyle"])
-    text = json.dumps({**meta, "tune_cfg": None}).replace('"tune_cfg": null', '"tune_cfg": ' + "[" * depth + "]" * depth)
+    text = json.dumps({**meta, "tune_cfg": None}).replace(
+        '"tune_cfg": null', '"tune_cfg": ' + "[" * depth + "]" * depth
+    )
     kit.p("deep.look.safetensors").write_bytes(save_tensors(load_tensors(data), metadata={"hrstyle": text}))
     return kit.p("deep.look.safetensors")
 
@@ -348,13 +363,25 @@ def _cmyk_shot(kit: Kit) -> list:
 def _unicode_apply(kit: Kit) -> list:
     folder = "plates été ½"
     kit.shot(folder, numbers=(1, 2), name="plan ñ.{:04d}.png")
-    return ["apply", kit.p(folder, "plan ñ.%04d.png"), "--look", kit.look("regard chaud ☀.look.safetensors"),
-            "-o", kit.p("sortie — out")]
+    return [
+        "apply",
+        kit.p(folder, "plan ñ.%04d.png"),
+        "--look",
+        kit.look("regard chaud ☀.look.safetensors"),
+        "-o",
+        kit.p("sortie — out"),
+    ]
 
 
 def _unicode_tune(kit: Kit) -> list:
-    return ["tune", kit.still("клю ч кадр.png"), kit.look_image("образ ☀.png"),
-            "-o", kit.p("выход look ☀.look.safetensors"), *TUNE]
+    return [
+        "tune",
+        kit.still("клю ч кадр.png"),
+        kit.look_image("образ ☀.png"),
+        "-o",
+        kit.p("выход look ☀.look.safetensors"),
+        *TUNE,
+    ]
 
 
 def _unreadable_frame(kit: Kit) -> list:
@@ -378,171 +405,396 @@ CASES: list[Case] = [
     Case("tune-missing-keyframe", lambda k: _tune(k, k.p("nope.png")), 2, "no such file"),
     Case("tune-folder-as-keyframe", lambda k: _tune(k, k.shot()), 2, "is a folder"),
     Case("apply-missing-shot", lambda k: _apply(k, k.p("nope")), 2, "no such file or folder"),
-    Case("apply-missing-look", lambda k: _apply(k, k.shot(), look=k.p("nope.look.safetensors")), 2,
-         "no such file; expected a look file"),
-    Case("apply-empty-folder", lambda k: (k.p("plates").mkdir(), _apply(k, k.p("plates")))[1], 2,
-         "no numbered image frames"),
+    Case(
+        "apply-missing-look",
+        lambda k: _apply(k, k.shot(), look=k.p("nope.look.safetensors")),
+        2,
+        "no such file; expected a look file",
+    ),
+    Case(
+        "apply-empty-folder",
+        lambda k: (k.p("plates").mkdir(), _apply(k, k.p("plates")))[1],
+        2,
+        "no numbered image frames",
+    ),
     Case("score-missing-output", lambda k: _score(k, k.shot(), k.p("nope")), 2, "no such file or folder"),
-    Case("info-missing-look", lambda k: ["info", k.p("nope.look.safetensors")], 2, "no such file; expected a look file"),
+    Case(
+        "info-missing-look", lambda k: ["info", k.p("nope.look.safetensors")], 2, "no such file; expected a look file"
+    ),
     Case("info-folder-as-look", lambda k: ["info", k.shot()], 2, "is a folder, not a look file"),
-    Case("apply-fifo-as-look", lambda k: _apply(k, k.shot(), look=_fifo(k.p("pipe.look.safetensors"))), 2,
-         "not a regular file"),
-    Case("bake-missing-look", lambda k: _bake(k, look=k.p("nope.look.safetensors")), 2, "no such file; expected a look file"),
+    Case(
+        "apply-fifo-as-look",
+        lambda k: _apply(k, k.shot(), look=_fifo(k.p("pipe.look.safetensors"))),
+        2,
+        "not a regular file",
+    ),
+    Case(
+        "bake-missing-look",
+        lambda k: _bake(k, look=k.p("nope.look.safetensors")),
+        2,
+        "no such file; expected a look file",
+    ),
     Case("sweep-missing-look-image", lambda k: _sweep(k, k.still("key.png"), k.p("nope.png")), 2, "no such file"),
     # --- zero-byte, truncated and fake image files -------------------------------------------
-    Case("tune-zero-byte-keyframe", lambda k: _tune(k, (k.p("key.png").write_bytes(b""), k.p("key.png"))[1]), 2,
-         "empty file"),
-    Case("apply-zero-byte-frame", lambda k: _first_frame_broken(k, lambda p: p.write_bytes(b"")), 2,
-         "empty file", leaves=(MANIFEST,)),
-    Case("info-zero-byte-look", lambda k: ["info", (k.p("a.look.safetensors").write_bytes(b""),
-                                                    k.p("a.look.safetensors"))[1]], 2, "too short"),
-    Case("tune-truncated-exr-keyframe", lambda k: _tune(k, _truncate(k.still("key.exr", depth="half"))), 2,
-         "truncated or corrupt"),
-    Case("apply-truncated-jpeg-mid-shot",
-         lambda k: (k.shot(numbers=(1, 2, 3), name="s.{:04d}.jpg"), _truncate(k.p("plates", "s.0002.jpg")),
-                    _apply(k, k.p("plates")))[2],
-         2, "s.0002.jpg: truncated or corrupt", leaves=(MANIFEST, "out/s.0001.jpg")),
-    Case("apply-truncated-exr", lambda k: _first_frame_broken(k, _truncate, "s.{:04d}.exr"), 2,
-         "truncated or corrupt", leaves=(MANIFEST,)),
-    Case("score-truncated-png-output",
-         lambda k: (k.shot("graded"), _truncate(k.p("graded", "s.0001.png")), _score(k, k.shot(), k.p("graded")))[2],
-         2, "s.0001.png: truncated or corrupt"),
-    Case("bake-truncated-png-frame", lambda k: _bake(k, frame=_truncate(k.still("f.png"))), 2,
-         "truncated or corrupt"),
-    Case("sweep-truncated-png-keyframe", lambda k: _sweep(k, _truncate(k.still("key.png"))), 2,
-         "truncated or corrupt"),
-    Case("tune-text-named-png-look-image",
-         lambda k: _tune(k, k.still("key.png"), (k.p("ref.png").write_text("not a png\n"), k.p("ref.png"))[1]),
-         2, "not a readable image"),
-    Case("apply-text-named-png-frame", lambda k: _first_frame_broken(k, lambda p: p.write_text("hello\n")), 2,
-         "not a readable image", leaves=(MANIFEST,)),
+    Case(
+        "tune-zero-byte-keyframe",
+        lambda k: _tune(k, (k.p("key.png").write_bytes(b""), k.p("key.png"))[1]),
+        2,
+        "empty file",
+    ),
+    Case(
+        "apply-zero-byte-frame",
+        lambda k: _first_frame_broken(k, lambda p: p.write_bytes(b"")),
+        2,
+        "empty file",
+        leaves=(MANIFEST,),
+    ),
+    Case(
+        "info-zero-byte-look",
+        lambda k: ["info", (k.p("a.look.safetensors").write_bytes(b""), k.p("a.look.safetensors"))[1]],
+        2,
+        "too short",
+    ),
+    Case(
+        "tune-truncated-exr-keyframe",
+        lambda k: _tune(k, _truncate(k.still("key.exr", depth="half"))),
+        2,
+        "truncated or corrupt",
+    ),
+    Case(
+        "apply-truncated-jpeg-mid-shot",
+        lambda k: (
+            k.shot(numbers=(1, 2, 3), name="s.{:04d}.jpg"),
+            _truncate(k.p("plates", "s.0002.jpg")),
+            _apply(k, k.p("plates")),
+        )[2],
+        2,
+        "s.0002.jpg: truncated or corrupt",
+        leaves=(MANIFEST, "out/s.0001.jpg"),
+    ),
+    Case(
+        "apply-truncated-exr",
+        lambda k: _first_frame_broken(k, _truncate, "s.{:04d}.exr"),
+        2,
+        "truncated or corrupt",
+        leaves=(MANIFEST,),
+    ),
+    Case(
+        "score-truncated-png-output",
+        lambda k: (k.shot("graded"), _truncate(k.p("graded", "s.0001.png")), _score(k, k.shot(), k.p("graded")))[2],
+        2,
+        "s.0001.png: truncated or corrupt",
+    ),
+    Case("bake-truncated-png-frame", lambda k: _bake(k, frame=_truncate(k.still("f.png"))), 2, "truncated or corrupt"),
+    Case("sweep-truncated-png-keyframe", lambda k: _sweep(k, _truncate(k.still("key.png"))), 2, "truncated or corrupt"),
+    Case(
+        "tune-text-named-png-look-image",
+        lambda k: _tune(k, k.still("key.png"), (k.p("ref.png").write_text("not a png\n"), k.p("ref.png"))[1]),
+        2,
+        "not a readable image",
+    ),
+    Case(
+        "apply-text-named-png-frame",
+        lambda k: _first_frame_broken(k, lambda p: p.write_text("hello\n")),
+        2,
+        "not a readable image",
+        leaves=(MANIFEST,),
+    ),
     # --- sizes ------------------------------------------------------------------------------------
     Case("tune-1x1-look-image", lambda k: _tune(k, k.still("key.png"), k.still("ref.png", 1, 1)), 2, "at least"),
-    Case("apply-1x1-frame", lambda k: _apply(k, k.still("plates/s.0001.png", 1, 1)), 2, "s.0001.png: 1x1 is too small",
-         leaves=(MANIFEST,)),
-    Case("sweep-1x1-look-image", lambda k: _sweep(k, k.still("key.png"), k.still("ref.png", 1, 1)), 2,
-         "at least"),
+    Case(
+        "apply-1x1-frame",
+        lambda k: _apply(k, k.still("plates/s.0001.png", 1, 1)),
+        2,
+        "s.0001.png: 1x1 is too small",
+        leaves=(MANIFEST,),
+    ),
+    Case("sweep-1x1-look-image", lambda k: _sweep(k, k.still("key.png"), k.still("ref.png", 1, 1)), 2, "at least"),
     Case("tune-16384x16384-keyframe", lambda k: _tune(k, _huge_png(k.p("huge.png"))), 2, "megapixels"),
-    Case("apply-16384x16384-frame", lambda k: _apply(k, _huge_png(k.p("plates", "s.0001.png"))), 2, "megapixels",
-         leaves=(MANIFEST,)),
+    Case(
+        "apply-16384x16384-frame",
+        lambda k: _apply(k, _huge_png(k.p("plates", "s.0001.png"))),
+        2,
+        "megapixels",
+        leaves=(MANIFEST,),
+    ),
     Case("bake-16384x16384-frame", lambda k: _bake(k, frame=_huge_png(k.p("f.png"))), 2, "megapixels"),
-    Case("apply-mixed-sizes", _mixed_sizes, 2, "frame 3 is 48x36 but frame 1 is 64x36",
-         leaves=(MANIFEST, "out/s.0001.png", "out/s.0002.png")),
+    Case(
+        "apply-mixed-sizes",
+        _mixed_sizes,
+        2,
+        "frame 3 is 48x36 but frame 1 is 64x36",
+        leaves=(MANIFEST, "out/s.0001.png", "out/s.0002.png"),
+    ),
     # --- sequences ----------------------------------------------------------------------------
-    Case("apply-gap-in-frame-numbers", _gap, 0, "warning: frames 3,6-8 are missing",
-         leaves=(MANIFEST, *(f"out/s.{n:04d}.png" for n in (1, 2, 4, 5, 9)))),
+    Case(
+        "apply-gap-in-frame-numbers",
+        _gap,
+        0,
+        "warning: frames 3,6-8 are missing",
+        leaves=(MANIFEST, *(f"out/s.{n:04d}.png" for n in (1, 2, 4, 5, 9))),
+    ),
     Case("apply-two-interleaved-sequences", _interleaved, 2, "holds 2 frame sequences"),
     Case("apply-video-with-zero-frames", lambda k: _apply(k, _empty_video(k.p("clip.avi"))), 2, "has no frames"),
-    Case("score-video-with-zero-frames", lambda k: _score(k, _empty_video(k.p("a.avi")), _empty_video(k.p("b.avi"))),
-         2, "has no frames"),
+    Case(
+        "score-video-with-zero-frames",
+        lambda k: _score(k, _empty_video(k.p("a.avi")), _empty_video(k.p("b.avi"))),
+        2,
+        "has no frames",
+    ),
     # --- channel layouts (accepted) ------------------------------------------------------------
     Case("apply-grayscale", _grey_shot, 0, leaves=(MANIFEST, "out/s.0001.png", "out/s.0002.png")),
     Case("apply-rgba", _rgba_shot, 0, leaves=(MANIFEST, "out/s.0001.png", "out/s.0002.png"), check=_has_alpha),
     Case("apply-palette-png", _palette_shot, 0, leaves=(MANIFEST, "out/s.0001.png", "out/s.0002.png")),
     Case("apply-cmyk-tiff", _cmyk_shot, 0, leaves=(MANIFEST, "out/s.0001.tif", "out/s.0002.tif")),
-    Case("tune-cmyk-tiff-keyframe", lambda k: _tune(k, _cmyk_tiff(k.p("key.tif"))), 0,
-         leaves=("out.look.safetensors",), check=_loads("out.look.safetensors")),
-    Case("tune-palette-png-look-image", lambda k: _tune(k, k.still("key.png"), _palette(k.p("ref.png"), 64, 64)), 0,
-         leaves=("out.look.safetensors",), check=_loads("out.look.safetensors")),
+    Case(
+        "tune-cmyk-tiff-keyframe",
+        lambda k: _tune(k, _cmyk_tiff(k.p("key.tif"))),
+        0,
+        leaves=("out.look.safetensors",),
+        check=_loads("out.look.safetensors"),
+    ),
+    Case(
+        "tune-palette-png-look-image",
+        lambda k: _tune(k, k.still("key.png"), _palette(k.p("ref.png"), 64, 64)),
+        0,
+        leaves=("out.look.safetensors",),
+        check=_loads("out.look.safetensors"),
+    ),
     # --- non-finite and negative values ----------------------------------------------------------
-    Case("apply-exr-nan-inf", lambda k: _apply(k, _exr_shot(k, _nan_inf)), 0,
-         leaves=(MANIFEST, "out/s.0001.exr", "out/s.0002.exr"), check=_outputs_finite),
-    Case("apply-exr-negative", lambda k: _apply(k, _exr_shot(k, _negatives)), 0,
-         leaves=(MANIFEST, "out/s.0001.exr", "out/s.0002.exr"), check=_negatives_kept),
-    Case("tune-exr-nan-inf-keyframe",
-         lambda k: _tune(k, _exr(k.p("key.exr"), (_nan_inf(px := _pixels(W, H)), px)[1])), 0,
-         leaves=("out.look.safetensors",), check=_loads("out.look.safetensors")),
+    Case(
+        "apply-exr-nan-inf",
+        lambda k: _apply(k, _exr_shot(k, _nan_inf)),
+        0,
+        leaves=(MANIFEST, "out/s.0001.exr", "out/s.0002.exr"),
+        check=_outputs_finite,
+    ),
+    Case(
+        "apply-exr-negative",
+        lambda k: _apply(k, _exr_shot(k, _negatives)),
+        0,
+        leaves=(MANIFEST, "out/s.0001.exr", "out/s.0002.exr"),
+        check=_negatives_kept,
+    ),
+    Case(
+        "tune-exr-nan-inf-keyframe",
+        lambda k: _tune(k, _exr(k.p("key.exr"), (_nan_inf(px := _pixels(W, H)), px)[1])),
+        0,
+        leaves=("out.look.safetensors",),
+        check=_loads("out.look.safetensors"),
+    ),
     # --- permissions and full disks ------------------------------------------------------------
     Case("apply-unreadable-frame", _unreadable_frame, 2, "cannot open (Permission denied)", leaves=(MANIFEST,)),
-    Case("tune-unreadable-keyframe", lambda k: _tune(k, k.unreadable(k.still("key.png"))), 2,
-         "cannot open (Permission denied)"),
-    Case("apply-output-not-writable",
-         lambda k: ["apply", k.shot(), "--look", k.look(), "-o", k.immutable("locked") / "out"], 2, "not writable"),
-    Case("apply-into-an-existing-folder-not-writable",
-         lambda k: ["apply", k.shot(), "--look", k.look(), "-o", k.immutable("locked")], 2, "not writable"),
-    Case("sweep-output-not-writable", lambda k: _sweep(k, k.still("key.png"), out=k.immutable("locked") / "sweep"),
-         2, "not writable"),
+    Case(
+        "tune-unreadable-keyframe",
+        lambda k: _tune(k, k.unreadable(k.still("key.png"))),
+        2,
+        "cannot open (Permission denied)",
+    ),
+    Case(
+        "apply-output-not-writable",
+        lambda k: ["apply", k.shot(), "--look", k.look(), "-o", k.immutable("locked") / "out"],
+        2,
+        "not writable",
+    ),
+    Case(
+        "apply-into-an-existing-folder-not-writable",
+        lambda k: ["apply", k.shot(), "--look", k.look(), "-o", k.immutable("locked")],
+        2,
+        "not writable",
+    ),
+    Case(
+        "sweep-output-not-writable",
+        lambda k: _sweep(k, k.still("key.png"), out=k.immutable("locked") / "sweep"),
+        2,
+        "not writable",
+    ),
     Case("bake-output-not-writable", lambda k: _bake(k, out=k.immutable("locked") / "look.cube"), 2, "not writable"),
     Case("bake-disk-full", lambda k: _bake(k, out=k.tmpfs("disk") / "look.cube"), 2, "disk full"),
-    Case("apply-disk-full", lambda k: ["apply", k.shot(), "--look", k.look(), "-o", k.tmpfs("disk")], 2,
-         "disk full", leaves=(f"disk/{MANIFEST_NAME}",)),
-    Case("apply-disk-full-mid-render",
-         lambda k: ["apply", k.shot(numbers=range(1, 11)), "--look", k.look(), "-o", k.tmpfs("disk", "128k")], 2,
-         "disk full", leaves=(f"disk/{MANIFEST_NAME}", "disk/s.*.png")),
-    Case("tune-disk-full",
-         lambda k: ["tune", k.still("key.png"), k.look_image(), "-o", k.tmpfs("disk") / "a.look.safetensors", *TUNE],
-         2, "disk full"),
+    Case(
+        "apply-disk-full",
+        lambda k: ["apply", k.shot(), "--look", k.look(), "-o", k.tmpfs("disk")],
+        2,
+        "disk full",
+        leaves=(f"disk/{MANIFEST_NAME}",),
+    ),
+    Case(
+        "apply-disk-full-mid-render",
+        lambda k: ["apply", k.shot(numbers=range(1, 11)), "--look", k.look(), "-o", k.tmpfs("disk", "128k")],
+        2,
+        "disk full",
+        leaves=(f"disk/{MANIFEST_NAME}", "disk/s.*.png"),
+    ),
+    Case(
+        "tune-disk-full",
+        lambda k: ["tune", k.still("key.png"), k.look_image(), "-o", k.tmpfs("disk") / "a.look.safetensors", *TUNE],
+        2,
+        "disk full",
+    ),
     # --- hostile look files --------------------------------------------------------------------
-    Case("apply-look-of-a-future-format-version",
-         lambda k: _apply(k, k.shot(), look=_rewrite_look(k, "future.look.safetensors",
-                                                          lambda m, t: m.update(format_version=99))),
-         2, "newer than this hrstyle"),
-    Case("apply-look-with-wrong-tensor-shapes",
-         lambda k: _apply(k, k.shot(), look=_rewrite_look(k, "wide.look.safetensors",
-                                                          lambda m, t: m["net_cfg"].update(width=16))),
-         2, "expected shape"),
-    Case("apply-pickle-renamed-to-safetensors", lambda k: _apply(k, k.shot(), look=_pickled_look(k)), 2,
-         "not a look file", check=_no_marker),
-    Case("bake-pickle-renamed-to-safetensors", lambda k: _bake(k, look=_pickled_look(k)), 2, "not a look file",
-         check=_no_marker),
-    Case("info-pickle-renamed-to-safetensors", lambda k: ["info", _pickled_look(k)], 2, "not a look file",
-         check=_no_marker),
+    Case(
+        "apply-look-of-a-future-format-version",
+        lambda k: _apply(
+            k, k.shot(), look=_rewrite_look(k, "future.look.safetensors", lambda m, t: m.update(format_version=99))
+        ),
+        2,
+        "newer than this hrstyle",
+    ),
+    Case(
+        "apply-look-with-wrong-tensor-shapes",
+        lambda k: _apply(
+            k, k.shot(), look=_rewrite_look(k, "wide.look.safetensors", lambda m, t: m["net_cfg"].update(width=16))
+        ),
+        2,
+        "expected shape",
+    ),
+    Case(
+        "apply-pickle-renamed-to-safetensors",
+        lambda k: _apply(k, k.shot(), look=_pickled_look(k)),
+        2,
+        "not a look file",
+        check=_no_marker,
+    ),
+    Case(
+        "bake-pickle-renamed-to-safetensors",
+        lambda k: _bake(k, look=_pickled_look(k)),
+        2,
+        "not a look file",
+        check=_no_marker,
+    ),
+    Case(
+        "info-pickle-renamed-to-safetensors",
+        lambda k: ["info", _pickled_look(k)],
+        2,
+        "not a look file",
+        check=_no_marker,
+    ),
     # hrstyle info reads the header alone, so damaged weights are apply's (and bake's) to refuse.
-    Case("apply-look-with-nan-weights",
-         lambda k: _apply(k, k.shot(), look=_rewrite_look(
-             k, "nan.look.safetensors", lambda m, t: next(iter(t.values())).view(-1)[0].fill_(float("nan")))),
-         2, "NaN or Inf"),
-    Case("info-metadata-over-1-MiB",
-         lambda k: ["info", _rewrite_look(k, "big.look.safetensors", lambda m, t: m.update(look_name="x" * 2**21))],
-         2, "header"),
-    Case("info-metadata-huge-string",
-         lambda k: ["info", _rewrite_look(k, "long.look.safetensors", lambda m, t: m.update(vgg_weights="x" * 500_000))],
-         2, "vgg_weights"),
-    Case("info-metadata-wrong-types",
-         lambda k: ["info", _rewrite_look(k, "types.look.safetensors", lambda m, t: m.update(keyframe_name=7))],
-         2, "keyframe_name"),
-    Case("info-metadata-terminal-escapes",
-         lambda k: ["info", _rewrite_look(k, "esc.look.safetensors",
-                                          lambda m, t: m.update(keyframe_name="\x1b]0;owned\x07\x1b[8mhidden"))],
-         2, "control characters"),
-    Case("apply-metadata-bad-work-size",
-         lambda k: _apply(k, k.shot(), look=_rewrite_look(k, "ws.look.safetensors",
-                                                          lambda m, t: m.update(work_size=["36", "64"]))),
-         2, "work_size"),
-    Case("info-metadata-nested-100000-deep",
-         lambda k: ["info", _deeply_nested_look(k)], 2,
-         "without hrstyle look metadata"),
-    Case("apply-look-naming-a-huge-network",
-         lambda k: _apply(k, k.shot(), look=_rewrite_look(k, "huge.look.safetensors", lambda m, t: m["net_cfg"].update(
-             width=256, stages=16, blocks=8))), 2, "expected shape"),
-    Case("info-look-with-an-unknown-activation",
-         lambda k: ["info", _rewrite_look(k, "act.look.safetensors", lambda m, t: m["net_cfg"].update(act="evil"))],
-         2, "unknown activation"),
-    Case("info-metadata-not-a-string",
-         lambda k: ["info", _raw_safetensors(k.p("odd.look.safetensors"), {"__metadata__": {"hrstyle": 5}})],
-         2, "without hrstyle look metadata"),
+    Case(
+        "apply-look-with-nan-weights",
+        lambda k: _apply(
+            k,
+            k.shot(),
+            look=_rewrite_look(
+                k, "nan.look.safetensors", lambda m, t: next(iter(t.values())).view(-1)[0].fill_(float("nan"))
+            ),
+        ),
+        2,
+        "NaN or Inf",
+    ),
+    Case(
+        "info-metadata-over-1-MiB",
+        lambda k: ["info", _rewrite_look(k, "big.look.safetensors", lambda m, t: m.update(look_name="x" * 2**21))],
+        2,
+        "header",
+    ),
+    Case(
+        "info-metadata-huge-string",
+        lambda k: ["info", _rewrite_look(k, "long.look.safetensors", lambda m, t: m.update(vgg_weights="x" * 500_000))],
+        2,
+        "vgg_weights",
+    ),
+    Case(
+        "info-metadata-wrong-types",
+        lambda k: ["info", _rewrite_look(k, "types.look.safetensors", lambda m, t: m.update(keyframe_name=7))],
+        2,
+        "keyframe_name",
+    ),
+    Case(
+        "info-metadata-terminal-escapes",
+        lambda k: [
+            "info",
+            _rewrite_look(
+                k, "esc.look.safetensors", lambda m, t: m.update(keyframe_name="\x1b]0;owned\x07\x1b[8mhidden")
+            ),
+        ],
+        2,
+        "control characters",
+    ),
+    Case(
+        "apply-metadata-bad-work-size",
+        lambda k: _apply(
+            k, k.shot(), look=_rewrite_look(k, "ws.look.safetensors", lambda m, t: m.update(work_size=["36", "64"]))
+        ),
+        2,
+        "work_size",
+    ),
+    Case(
+        "info-metadata-nested-100000-deep",
+        lambda k: ["info", _deeply_nested_look(k)],
+        2,
+        "without hrstyle look metadata",
+    ),
+    Case(
+        "apply-look-naming-a-huge-network",
+        lambda k: _apply(
+            k,
+            k.shot(),
+            look=_rewrite_look(
+                k, "huge.look.safetensors", lambda m, t: m["net_cfg"].update(width=256, stages=16, blocks=8)
+            ),
+        ),
+        2,
+        "expected shape",
+    ),
+    Case(
+        "info-look-with-an-unknown-activation",
+        lambda k: ["info", _rewrite_look(k, "act.look.safetensors", lambda m, t: m["net_cfg"].update(act="evil"))],
+        2,
+        "unknown activation",
+    ),
+    Case(
+        "info-metadata-not-a-string",
+        lambda k: ["info", _raw_safetensors(k.p("odd.look.safetensors"), {"__metadata__": {"hrstyle": 5}})],
+        2,
+        "without hrstyle look metadata",
+    ),
     # --- --frames ----------------------------------------------------------------------------------
     Case("apply-frames-malformed", lambda k: _apply(k, k.shot(), "--frames", "1-x"), 2, "cannot read '1-x'"),
     Case("apply-frames-empty", lambda k: _apply(k, k.shot(), "--frames", ""), 2, "cannot read ''"),
     Case("apply-frames-out-of-range", lambda k: _apply(k, k.shot(), "--frames", "0-2"), 2, "frames 0 of --frames"),
-    Case("apply-frames-over-a-million", lambda k: _apply(k, k.shot(), "--frames", "1-5000000"), 2,
-         "over 1000000 frames"),
-    Case("apply-frames-selecting-nothing", lambda k: _apply(k, k.shot(), "--frames", "1-3y1"), 2,
-         "selects no frames"),
+    Case(
+        "apply-frames-over-a-million", lambda k: _apply(k, k.shot(), "--frames", "1-5000000"), 2, "over 1000000 frames"
+    ),
+    Case("apply-frames-selecting-nothing", lambda k: _apply(k, k.shot(), "--frames", "1-3y1"), 2, "selects no frames"),
     # --- Unicode and spaces (succeed) ------------------------------------------------------------
-    Case("apply-unicode-and-space-paths", _unicode_apply, 0,
-         leaves=(f"sortie — out/{MANIFEST_NAME}", "sortie — out/plan ñ.0001.png", "sortie — out/plan ñ.0002.png")),
-    Case("tune-unicode-and-space-paths", _unicode_tune, 0, leaves=("выход look ☀.look.safetensors",),
-         check=_loads("выход look ☀.look.safetensors")),
-    Case("tune-keyframe-named-with-terminal-escapes",
-         lambda k: ["tune", k.still("key\x1b[31m red.png"), k.look_image(), "-o", k.p("out.look.safetensors"), *TUNE],
-         0, leaves=("out.look.safetensors",), check=_loads("out.look.safetensors")),
+    Case(
+        "apply-unicode-and-space-paths",
+        _unicode_apply,
+        0,
+        leaves=(f"sortie — out/{MANIFEST_NAME}", "sortie — out/plan ñ.0001.png", "sortie — out/plan ñ.0002.png"),
+    ),
+    Case(
+        "tune-unicode-and-space-paths",
+        _unicode_tune,
+        0,
+        leaves=("выход look ☀.look.safetensors",),
+        check=_loads("выход look ☀.look.safetensors"),
+    ),
+    Case(
+        "tune-keyframe-named-with-terminal-escapes",
+        lambda k: ["tune", k.still("key\x1b[31m red.png"), k.look_image(), "-o", k.p("out.look.safetensors"), *TUNE],
+        0,
+        leaves=("out.look.safetensors",),
+        check=_loads("out.look.safetensors"),
+    ),
     Case("info-unicode-and-space-paths", lambda k: ["info", k.look("чай ☀ look.look.safetensors")], 0, "net_cfg"),
-    Case("score-unicode-and-space-paths", lambda k: _score(k, k.shot("plán ☀", (1,)), k.shot("grâde ☀", (1,))), 0,
-         "style_gap"),
-    Case("bake-unicode-and-space-paths",
-         lambda k: _bake(k, k.look("regard ☀.look.safetensors"), k.still("image ñ.png"), k.p("sortie ☀ lut.cube")), 0,
-         leaves=("sortie ☀ lut.cube",)),
-    Case("sweep-unicode-and-space-paths", lambda k: _sweep(k, k.still("clé ☀.png"), out=k.p("balayage ☀")), 0,
-         leaves=("balayage ☀/sweep.png", "balayage ☀/sweep.json", "balayage ☀/cell_*.png")),
+    Case(
+        "score-unicode-and-space-paths",
+        lambda k: _score(k, k.shot("plán ☀", (1,)), k.shot("grâde ☀", (1,))),
+        0,
+        "style_gap",
+    ),
+    Case(
+        "bake-unicode-and-space-paths",
+        lambda k: _bake(k, k.look("regard ☀.look.safetensors"), k.still("image ñ.png"), k.p("sortie ☀ lut.cube")),
+        0,
+        leaves=("sortie ☀ lut.cube",),
+    ),
+    Case(
+        "sweep-unicode-and-space-paths",
+        lambda k: _sweep(k, k.still("clé ☀.png"), out=k.p("balayage ☀")),
+        0,
+        leaves=("balayage ☀/sweep.png", "balayage ☀/sweep.json", "balayage ☀/cell_*.png"),
+    ),
 ]

@@ -91,8 +91,11 @@ def test_case(case, tmp_path: Path, corpus_look: Path) -> None:
         changed = sorted(name for name, sha in before.items() if after.get(name) != sha)
         assert not changed, f"input files changed or removed: {changed}"
         new = set(after) - set(before)
-        unexpected = sorted(f for f in new if not any(fnmatch.fnmatch(f, glob) for glob in case.leaves)
-                            and not _beside_a_manifest(f, after))
+        unexpected = sorted(
+            f
+            for f in new
+            if not any(fnmatch.fnmatch(f, glob) for glob in case.leaves) and not _beside_a_manifest(f, after)
+        )
         assert not unexpected, f"left files it should not have: {unexpected}"
         for glob in case.leaves:
             assert any(fnmatch.fnmatch(f, glob) for f in new), f"wrote no {glob}; new files: {sorted(new)}"

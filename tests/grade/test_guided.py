@@ -96,7 +96,11 @@ class TestFitAffine:
 class TestApplyAndUpsample:
     def test_apply_is_the_per_pixel_affine_map(self):
         g = torch.Generator().manual_seed(1)
-        A, b, guide = torch.randn(2, 4, 3, 5, 6, generator=g), torch.randn(2, 4, 5, 6, generator=g), torch.rand(2, 3, 5, 6)
+        A, b, guide = (
+            torch.randn(2, 4, 3, 5, 6, generator=g),
+            torch.randn(2, 4, 5, 6, generator=g),
+            torch.rand(2, 3, 5, 6),
+        )
         expected = torch.einsum("bckhw,bkhw->bchw", A, guide) + b
         torch.testing.assert_close(apply_affine(A, b, guide), expected)
 

@@ -90,8 +90,10 @@ def test_colours_the_photo_lacks_stay_smooth_and_bounded(photo_luts):
     # to 0.15 there; measured 0.16 at most), never beyond.
     assert (table - truth).abs().max() < 0.2
     # Measured 0.03 at most per lattice step², against 0.004 for the truth: no ripples.
-    second = max(float((table.narrow(a, 2, 31) - 2 * table.narrow(a, 1, 31) + table.narrow(a, 0, 31)).abs().max())
-                 for a in range(3))
+    second = max(
+        float((table.narrow(a, 2, 31) - 2 * table.narrow(a, 1, 31) + table.narrow(a, 0, 31)).abs().max())
+        for a in range(3)
+    )
     assert second < 0.06
 
 
@@ -103,8 +105,9 @@ def test_far_from_the_data_the_offset_fades_back_to_the_identity():
     offset = (lut.table - nodes).norm(dim=-1)
     from_grey = (nodes - nodes.mean(-1, keepdim=True)).norm(dim=-1)
     diagonal = torch.arange(17)
-    torch.testing.assert_close(lut.table[diagonal, diagonal, diagonal], 0.8 * nodes[diagonal, diagonal, diagonal] + 0.15,
-                               atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        lut.table[diagonal, diagonal, diagonal], 0.8 * nodes[diagonal, diagonal, diagonal] + 0.15, atol=1e-3, rtol=0
+    )
     # Measured: 0.26 near the grey axis, 0.09 at 0.3-0.5 away, 0.014 at the primaries.
     assert offset[from_grey > 0.3].max() < 0.12 and offset[from_grey > 0.7].max() < 0.03
     # Each channel still rises along its own axis everywhere: no fold-overs.
@@ -166,7 +169,9 @@ def test_the_backends_agree_and_chunks_and_batches_change_nothing(monkeypatch, m
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_the_cpu():
     lut, frames = smooth_lut(), torch.rand(1, 3, 64, 64)
-    torch.testing.assert_close(apply_lut(lut.to("cuda"), frames.cuda()).cpu(), apply_lut(lut, frames), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        apply_lut(lut.to("cuda"), frames.cuda()).cpu(), apply_lut(lut, frames), atol=1e-6, rtol=0
+    )
 
 
 def test_bad_luts_and_frames_are_refused():
@@ -197,7 +202,9 @@ def test_write_then_read_gives_the_same_numbers(tmp_path, photo_luts):
     assert (back.domain_min, back.domain_max, back.title) == (lut.domain_min, lut.domain_max, lut.title)
     assert lut_sha256(back) == lut_sha256(lut)
     text = (tmp_path / "a.cube").read_text()
-    assert text.startswith('TITLE "hrstyle teal.look"\nLUT_3D_SIZE 33\nDOMAIN_MIN -0.125 0.0 0.0\nDOMAIN_MAX 1.5 1.0 2.0\n')
+    assert text.startswith(
+        'TITLE "hrstyle teal.look"\nLUT_3D_SIZE 33\nDOMAIN_MIN -0.125 0.0 0.0\nDOMAIN_MAX 1.5 1.0 2.0\n'
+    )
     assert len(text.splitlines()) == 4 + 33**3
     assert not list(tmp_path.glob(".*"))  # written atomically: no temporary left
 
@@ -215,10 +222,21 @@ def test_an_identity_lut_round_trips_exactly(tmp_path):
 
 def test_read_takes_comments_blank_lines_crlf_and_resolve_keywords(tmp_path):
     rows = cube_text(smooth_lut(2)).splitlines()[4:]
-    text = "\r\n".join([
-        "# made by another app", 'TITLE "film look"', "", "LUT_3D_SIZE 2", "LUT_3D_INPUT_RANGE 0.0 1.0",
-        "LUT_IN_VIDEO_RANGE_IGNORED", "   ", rows[0], "# a comment in the table", *rows[1:], "",
-    ])
+    text = "\r\n".join(
+        [
+            "# made by another app",
+            'TITLE "film look"',
+            "",
+            "LUT_3D_SIZE 2",
+            "LUT_3D_INPUT_RANGE 0.0 1.0",
+            "LUT_IN_VIDEO_RANGE_IGNORED",
+            "   ",
+            rows[0],
+            "# a comment in the table",
+            *rows[1:],
+            "",
+        ]
+    )
     (tmp_path / "r.cube").write_bytes(text.encode())
     lut = read_cube(tmp_path / "r.cube")
     assert lut.title == "film look" and lut.domain_max == (1.0, 1.0, 1.0)
@@ -230,7 +248,7 @@ def test_read_takes_comments_blank_lines_crlf_and_resolve_keywords(tmp_path):
     [
         ("LUT_1D_SIZE 2\n0 0 0\n1 1 1\n", "is a 1D LUT (LUT_1D_SIZE); hrstyle reads 3D-only .cube LUTs"),
         ("LUT_1D_SIZE 2\nLUT_3D_SIZE 2\n" + "0 0 0\n" * 10, "holds a 1D shaper"),
-        ("TITLE \"x\"\n" + "0 0 0\n" * 8, "no LUT_3D_SIZE line"),
+        ('TITLE "x"\n' + "0 0 0\n" * 8, "no LUT_3D_SIZE line"),
         ("LUT_3D_SIZE 2\n" + "0 0 0\n" * 7, "LUT_3D_SIZE 2 needs 8 rows of three numbers, found 7"),
         ("LUT_3D_SIZE 2\n" + "0 0 0\n" * 4 + "0 0\n" + "0 0 0\n" * 3, "line 6: expected three numbers, got '0 0'"),
         ("LUT_3D_SIZE 2\n" + "0 0 x\n" * 8, "line 2: expected three numbers"),
@@ -315,7 +333,9 @@ def test_bake_of_a_global_look_captures_it_all():
 
 
 def test_bake_cli_writes_a_cube_and_reports_the_capture(tmp_path, look_file, keyframe):
-    result = runner.invoke(app, ["bake", str(look_file), "--from", str(keyframe), "--look-image", str(SAMPLES / "look.jpg")])
+    result = runner.invoke(
+        app, ["bake", str(look_file), "--from", str(keyframe), "--look-image", str(SAMPLES / "look.jpg")]
+    )
     assert result.exit_code == 0, result.output
     cube = tmp_path / "warm.cube"
     assert result.stdout.strip() == str(cube)
@@ -325,8 +345,22 @@ def test_bake_cli_writes_a_cube_and_reports_the_capture(tmp_path, look_file, key
     lut = read_cube(cube)
     assert lut.size == 33 and lut.title == "hrstyle warm.look.safetensors"
 
-    again = runner.invoke(app, ["bake", str(look_file), "--from", str(keyframe), "--from", str(keyframe), "--json",
-                                "--size", "65", "-o", str(tmp_path / "fine.cube")])
+    again = runner.invoke(
+        app,
+        [
+            "bake",
+            str(look_file),
+            "--from",
+            str(keyframe),
+            "--from",
+            str(keyframe),
+            "--json",
+            "--size",
+            "65",
+            "-o",
+            str(tmp_path / "fine.cube"),
+        ],
+    )
     assert again.exit_code == 0, again.output
     figures = json.loads(again.stdout)
     assert figures["path"] == str(tmp_path / "fine.cube") and read_cube(tmp_path / "fine.cube").size == 65
@@ -366,8 +400,9 @@ def cube(tmp_path: Path) -> Path:
 
 def test_apply_with_a_lut_renders_resumes_and_matches_apply_lut(tmp_path, plates, cube):
     out = tmp_path / "out"
-    first = runner.invoke(app, ["apply", str(plates), "--engine", "lut", "--lut", str(cube), "-o", str(out),
-                                "--frames", "1001-1002"])
+    first = runner.invoke(
+        app, ["apply", str(plates), "--engine", "lut", "--lut", str(cube), "-o", str(out), "--frames", "1001-1002"]
+    )
     assert first.exit_code == 0, first.output
     again = runner.invoke(app, ["apply", str(plates), "--lut", str(cube), "-o", str(out)])
     assert again.exit_code == 0, again.output
@@ -381,7 +416,9 @@ def test_apply_with_a_lut_renders_resumes_and_matches_apply_lut(tmp_path, plates
         written = to_tensor(read_image(out / f"s.{n}.png").pixels)
         assert (written - expected).abs().max() <= 0.5 / 255 + 1e-6  # 8-bit rounding only
 
-    other = runner.invoke(app, ["apply", str(plates), "--lut", str(cube), "-o", str(out), "--interpolation", "trilinear"])
+    other = runner.invoke(
+        app, ["apply", str(plates), "--lut", str(cube), "-o", str(out), "--interpolation", "trilinear"]
+    )
     assert_one_line_error(other, 2, "interpolation tetrahedral -> trilinear")
     assert sorted(visible_files(out)) == [MANIFEST_NAME, "s.1001.png", "s.1002.png", "s.1003.png"]
 

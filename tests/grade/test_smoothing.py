@@ -7,7 +7,7 @@ from hrstyle.errors import InputError
 from hrstyle.grade.config import RenderCfg, SmoothCfg
 from hrstyle.io.shot import open_shot
 from hrstyle.render.run import render_shot
-from hrstyle.score.metrics import temporal_ratio
+from hrstyle.score.flicker import temporal_ratio
 
 SMOOTH = RenderCfg(smooth=SmoothCfg(strength=0.5))
 

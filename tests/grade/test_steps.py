@@ -1,5 +1,4 @@
-"""hrstyle.grade.steps: the grading steps on tensors, batches, and the config they take.
-"""
+"""hrstyle.grade.steps: the grading steps on tensors, batches, and the config they take."""
 
 from __future__ import annotations
 

@@ -16,7 +16,9 @@ def pair() -> tuple[np.ndarray, np.ndarray]:
     """Two 256² gray frames of a textured photo; the second sees the scene moved by -SHIFT."""
     gravel = data.gravel()
     dx, dy = SHIFT
-    return np.ascontiguousarray(gravel[50:306, 40:296]), np.ascontiguousarray(gravel[50 + dy : 306 + dy, 40 + dx : 296 + dx])
+    return np.ascontiguousarray(gravel[50:306, 40:296]), np.ascontiguousarray(
+        gravel[50 + dy : 306 + dy, 40 + dx : 296 + dx]
+    )
 
 
 def constant_flow(shape: tuple[int, int], dx: float, dy: float) -> np.ndarray:

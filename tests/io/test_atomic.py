@@ -31,7 +31,8 @@ def test_stale_temporary_files_of_dead_processes_are_removed(tmp_path):
     (tmp_path / f".folder.tmp{DEAD_PID}@{HOST}.png").mkdir()
     assert sorted(remove_stale_temps(tmp_path)) == sorted([dead, dead_manifest, dead_plain])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [".hidden", ours.name, "s.0003.png", f".folder.tmp{DEAD_PID}@{HOST}.png"])
+        [".hidden", ours.name, "s.0003.png", f".folder.tmp{DEAD_PID}@{HOST}.png"]
+    )
 
 
 def test_a_live_process_keeps_its_temporary_files(tmp_path):

@@ -55,9 +55,7 @@ def write_frames(folder: Path, name: str, numbers, size=(12, 8)) -> list[Path]:
     return paths
 
 
-def write_clip(
-    path: Path, n: int = 5, size=(64, 48), fps: int = 24, codec: str = "libx264", **metadata
-) -> None:
+def write_clip(path: Path, n: int = 5, size=(64, 48), fps: int = 24, codec: str = "libx264", **metadata) -> None:
     """A clip whose frame i is flat grey at level 40 * i."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
@@ -163,9 +161,7 @@ def test_metadata_is_carried_over_and_json_serialisable(tmp_path):
 
 def test_write_rounds_and_clips_integer_formats(tmp_path):
     spec = FrameSpec("png", "uint8", 3, 1, False)
-    pixels = np.array(
-        [[[10.6 / 255, 10.4 / 255, -0.2], [1.7, 0.5, np.nan], [0, 1, 254.5 / 255]]], np.float32
-    )
+    pixels = np.array([[[10.6 / 255, 10.4 / 255, -0.2], [1.7, 0.5, np.nan], [0, 1, 254.5 / 255]]], np.float32)
     write_image(tmp_path / "q.png", pixels, spec)
     data, _ = oiio_read(tmp_path / "q.png", "uint8")
     np.testing.assert_array_equal(data[0], [[11, 10, 0], [255, 128, 0], [0, 255, 254]])
@@ -205,9 +201,7 @@ def test_grey_is_replicated_to_rgb(tmp_path):
 
 def test_grey_alpha(tmp_path):
     data = RNG.integers(0, 256, (8, 10, 2), dtype=np.uint8)
-    image = read_image(
-        oiio_write(tmp_path / "ya.png", data, "uint8", **{"oiio:UnassociatedAlpha": 1})
-    )
+    image = read_image(oiio_write(tmp_path / "ya.png", data, "uint8", **{"oiio:UnassociatedAlpha": 1}))
     assert image.spec.has_alpha
     np.testing.assert_array_equal(image.pixels[..., 2], data[..., 0] / np.float32(255))
     np.testing.assert_array_equal(image.alpha, data[..., 1] / np.float32(255))
@@ -460,9 +454,20 @@ def test_parse_frame_range(text, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "a", "1-", "1--5", "1,,2", "1-5x", "1-5z2", "1.5", "-3", "1-2000000",
-     "1-3y1",  # the complement of every frame: nothing
-     "1-600000,600001-1200000"],  # over a million in all, refused before it is enumerated
+    [
+        "",
+        "a",
+        "1-",
+        "1--5",
+        "1,,2",
+        "1-5x",
+        "1-5z2",
+        "1.5",
+        "-3",
+        "1-2000000",
+        "1-3y1",  # the complement of every frame: nothing
+        "1-600000,600001-1200000",
+    ],  # over a million in all, refused before it is enumerated
 )
 def test_malformed_frame_range(text):
     with pytest.raises(SequenceError) as info:
@@ -609,10 +614,7 @@ def test_bad_frame_stops_iteration_unless_skipped(tmp_path):
     with pytest.raises(ImageReadError, match="a.0002.png: .*--skip-bad-frames"):
         list(shot)
     skipped = []
-    kept = [
-        ref.number
-        for ref, _ in shot.iter(skip_bad_frames=True, on_skip=lambda r, e: skipped.append(r.number))
-    ]
+    kept = [ref.number for ref, _ in shot.iter(skip_bad_frames=True, on_skip=lambda r, e: skipped.append(r.number))]
     assert kept == [1, 3] and skipped == [2]
 
 
@@ -653,10 +655,7 @@ def test_video_shot(tmp_path):
 
     sub = open_shot(clip, "1-4x2")
     assert [ref.number for ref, _ in sub] == [1, 3]
-    assert (
-        output_path_for(shot.frames[3], shot, tmp_path / "out")
-        == tmp_path / "out" / "clip.0003.png"
-    )
+    assert output_path_for(shot.frames[3], shot, tmp_path / "out") == tmp_path / "out" / "clip.0003.png"
     assert output_path_for(shot.frames[3], shot, tmp_path / "out", "exr").name == "clip.0003.exr"
 
 
@@ -725,9 +724,7 @@ def test_video_frames_out_of_range_and_bad_video(tmp_path):
 # A luma code of 8-bit limited range is 1/219: 0.012 allows about two codes of
 # encoder rounding, while a range or BT.601/709 mix-up is off by 0.04 or more
 # on the orange frame.
-@pytest.mark.parametrize(
-    "ext, bit_depth, tolerance", [("mov", "uint16", 0.003), ("mp4", "uint8", 0.012)]
-)
+@pytest.mark.parametrize("ext, bit_depth, tolerance", [("mov", "uint16", 0.003), ("mp4", "uint8", 0.012)])
 def test_video_writer_round_trip(tmp_path, ext, bit_depth, tolerance):
     colours = [(0.0, 0.0, 0.0), (0.5, 0.5, 0.5), (1.0, 1.0, 1.0), (0.8, 0.4, 0.2), (0.1, 0.3, 0.7)]
     frames = [np.broadcast_to(np.float32(c), (48, 64, 3)).copy() for c in colours]

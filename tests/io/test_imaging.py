@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import torch
+from helpers import SAMPLES
 
 from hrstyle.io.imaging import long_side_size, resize, resize_long_side
 from hrstyle.io.stills import read_image
 from hrstyle.io.tensors import to_tensor
-
-from helpers import SAMPLES
 
 
 def test_long_side_size_scales_down_keeping_the_aspect_and_never_up():

@@ -44,9 +44,11 @@ def test_a_tune_starts_at_the_colour_match_and_improves_on_it(keyframe_128, look
     targets = tune_targets(vgg, keyframe_128, look_128, start, cfg)
     weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))
     with torch.no_grad():
-        unclipped, clipped = (perceptual_loss(vgg, x, targets, 1, 1, weights).content
-                              for x in (start(content), start(content).clamp(0, 1)))
+        unclipped, clipped = (
+            perceptual_loss(vgg, x, targets, 1, 1, weights).content
+            for x in (start(content), start(content).clamp(0, 1))
+        )
     assert unclipped < 1e-6
     assert first.content == pytest.approx(clipped.item(), rel=1e-4) and first.content < 0.1
-    assert first.per_layer["relu1_1"] < 0.5   # the global match already carried the colour (identity: 1) ...
-    assert best.style < 0.9 * first.style     # ... and tuning moved the style further
+    assert first.per_layer["relu1_1"] < 0.5  # the global match already carried the colour (identity: 1) ...
+    assert best.style < 0.9 * first.style  # ... and tuning moved the style further

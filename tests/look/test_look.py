@@ -15,9 +15,18 @@ from hrstyle.look.net import HRNet
 
 
 def _meta(net: HRNet, **kw) -> LookMeta:
-    return LookMeta(net_cfg=net.cfg.to_dict(), tune_cfg={"steps": 1}, steps_done=1, work_size=[32, 32],
-                    vgg_weights="test", keyframe_sha256="0" * 64, look_sha256="1" * 64,
-                    final_losses={"total": 1.0}, stopped="completed", **kw)
+    return LookMeta(
+        net_cfg=net.cfg.to_dict(),
+        tune_cfg={"steps": 1},
+        steps_done=1,
+        work_size=[32, 32],
+        vgg_weights="test",
+        keyframe_sha256="0" * 64,
+        look_sha256="1" * 64,
+        final_losses={"total": 1.0},
+        stopped="completed",
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -70,7 +79,9 @@ def test_version_1_look_loads_with_an_identity_colour_transform(tmp_path, traine
     path = tmp_path / "v1.look.safetensors"
     trained_net.set_colour(torch.eye(3), torch.zeros(3))  # what every version-1 network had
     v1_tensors = {k: v.contiguous() for k, v in trained_net.state_dict().items() if not k.startswith("colour.")}
-    save_file(v1_tensors, str(path), metadata={"hrstyle": json.dumps({**_meta(trained_net).to_dict(), "format_version": 1})})
+    save_file(
+        v1_tensors, str(path), metadata={"hrstyle": json.dumps({**_meta(trained_net).to_dict(), "format_version": 1})}
+    )
     look = load_look(path)
     assert look.meta.format_version == FORMAT_VERSION
     assert torch.equal(look.net.colour.weight.flatten(1), torch.eye(3)) and not look.net.colour.bias.any()
@@ -102,14 +113,17 @@ def test_wrong_shapes_are_refused(tmp_path, trained_net):
         load_look(path)
 
 
-@pytest.mark.parametrize("edit", [
-    lambda m: m.update(net_cfg="hrnet"),
-    lambda m: m.update(steps_done="many"),
-    lambda m: m.pop("vgg_weights"),
-    lambda m: m["net_cfg"].update(width=10**9),
-    lambda m: m.update(format_version="1"),
-    lambda m: m.update(stopped=["x" * 100_000]),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.update(net_cfg="hrnet"),
+        lambda m: m.update(steps_done="many"),
+        lambda m: m.pop("vgg_weights"),
+        lambda m: m["net_cfg"].update(width=10**9),
+        lambda m: m.update(format_version="1"),
+        lambda m: m.update(stopped=["x" * 100_000]),
+    ],
+)
 def test_hostile_metadata_is_refused(tmp_path, trained_net, edit):
     path = tmp_path / "a.look.safetensors"
     save_look(path, trained_net, _meta(trained_net))

@@ -20,8 +20,11 @@ def test_default_is_close_to_the_papers_65k_parameters():
 
 def test_has_full_half_and_quarter_resolution_streams():
     net, seen = HRNet(), set()
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.add(tuple(o.shape[-2:])))
-             for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: seen.add(tuple(o.shape[-2:])))
+        for m in net.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
     net(torch.rand(1, 3, 64, 64))
     for h in hooks:
         h.remove()

@@ -33,7 +33,9 @@ def test_random_move_stays_within_its_bounds():
 def test_a_global_colour_grade_is_perfectly_steady(keyframe_128):
     x = prepare(keyframe_128, 64, torch.device("cpu"))
     net = HRNet(NET_PRESETS["hrnet-small"])
-    net.set_colour(torch.tensor([[1.2, 0.1, 0.0], [0.0, 0.9, 0.1], [0.05, 0.0, 0.8]]), torch.tensor([0.02, -0.01, 0.05]))
+    net.set_colour(
+        torch.tensor([[1.2, 0.1, 0.0], [0.0, 0.9, 0.1], [0.05, 0.0, 0.8]]), torch.tensor([0.02, -0.01, 0.05])
+    )
     term = SteadinessTerm(x, replace(FAST, steady_weight=1.0))
     with torch.no_grad():
         assert term(net, x, net(x)).item() < 1e-8

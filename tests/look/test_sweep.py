@@ -38,8 +38,10 @@ def _assert_one_line_error(result, code, fragment):
 def grid(tmp_path_factory):
     """One 2x2 sweep through the CLI with --keep (content 0.5, 2 by style 1, 4), shared by the grid tests."""
     out = tmp_path_factory.mktemp("sweep")
-    result = runner.invoke(app, ["sweep", str(KEYFRAME), str(LOOK), "--content", "0.5,2", "--style", "1,4", *TINY,
-                                 "--keep", "-o", str(out)])
+    result = runner.invoke(
+        app,
+        ["sweep", str(KEYFRAME), str(LOOK), "--content", "0.5,2", "--style", "1,4", *TINY, "--keep", "-o", str(out)],
+    )
     assert result.exit_code == 0, result.output
     return result, out, json.loads((out / "sweep.json").read_text())
 
@@ -49,7 +51,11 @@ def test_the_grid_has_a_cell_per_pair_of_weights_in_rows_of_content(grid):
     assert data["rows"] == "content_weight" and data["columns"] == "style_weight"
     assert data["content_weights"] == [0.5, 2.0] and data["style_weights"] == [1.0, 4.0]
     assert [(c["row"], c["col"], c["content_weight"], c["style_weight"]) for c in data["cells"]] == [
-        (0, 0, 0.5, 1.0), (0, 1, 0.5, 4.0), (1, 0, 2.0, 1.0), (1, 1, 2.0, 4.0)]
+        (0, 0, 0.5, 1.0),
+        (0, 1, 0.5, 4.0),
+        (1, 0, 2.0, 1.0),
+        (1, 1, 2.0, 4.0),
+    ]
     for cell in data["cells"]:
         assert 0 < cell["style_gap"] < 1.5 and 0 < cell["structure_ssim"] <= 1 and 0 < cell["affine_residual"] < 1
         assert list(cell["style_per_layer"]) == list(STYLE_LAYERS) and cell["steps_done"] == 2
@@ -73,7 +79,9 @@ def test_kept_looks_load_and_grade_the_keyframe_as_their_previews_show(grid):
     for cell in data["cells"]:
         look = load_look(out / cell["look_file"])
         assert (look.meta.tune_cfg["content_weight"], look.meta.tune_cfg["style_weight"]) == (
-            cell["content_weight"], cell["style_weight"])
+            cell["content_weight"],
+            cell["style_weight"],
+        )
         graded = grade_batch(look, keyframe, RenderCfg()).clamp(0, 1)[0].permute(1, 2, 0).numpy()
         preview = read_image(out / cell["preview"]).pixels
         assert np.abs(graded - preview).max() <= 0.5 / 255 + 1e-6  # the preview is that grade, in 8 bits
@@ -81,16 +89,28 @@ def test_kept_looks_load_and_grade_the_keyframe_as_their_previews_show(grid):
 
 def test_a_kept_look_is_the_look_tune_makes_with_its_weights(grid, tmp_path):
     _, out, _ = grid
-    tuned, _ = tune_files(KEYFRAME, LOOK, tmp_path / "t.look.safetensors",
-                          replace(TINY_TUNE, content_weight=2.0, style_weight=4.0))
+    tuned, _ = tune_files(
+        KEYFRAME, LOOK, tmp_path / "t.look.safetensors", replace(TINY_TUNE, content_weight=2.0, style_weight=4.0)
+    )
     kept = load_look(out / "cell_c2_s4.look.safetensors")
     assert all(torch.equal(a, b) for a, b in zip(kept.net.state_dict().values(), tuned.net.state_dict().values()))
 
 
 def test_a_kept_look_goes_straight_to_hrstyle_apply(grid, tmp_path):
     _, out, _ = grid
-    result = runner.invoke(app, ["apply", str(SAMPLES / "shot"), "--look", str(out / "cell_c0.5_s1.look.safetensors"),
-                                 "--frames", "1001", "-o", str(tmp_path / "graded")])
+    result = runner.invoke(
+        app,
+        [
+            "apply",
+            str(SAMPLES / "shot"),
+            "--look",
+            str(out / "cell_c0.5_s1.look.safetensors"),
+            "--frames",
+            "1001",
+            "-o",
+            str(tmp_path / "graded"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "graded" / "shot.1001.png").pixels.shape == (540, 960, 3)
 
@@ -106,9 +126,12 @@ def test_style_gap_falls_and_structure_with_it_as_the_style_weight_rises(tmp_pat
     #   style gap 0.865, 0.805, 0.711; structure 0.996, 0.988, 0.941; style term 0.824, 0.733, 0.607.
     # From the identity: started from the colour match (the default), all three cells begin at a style
     # gap near 0.77 and, at this tiny 48 px work size, more style weight only buys texture.
-    cfg = SweepCfg((1.0,), (0.25, 1.0, 4.0), TuneCfg(steps=15, size=48, net="hrnet-small", colour_match="none",
-                                                        judge_size=128, warmup=5),
-                   preview_size=128)
+    cfg = SweepCfg(
+        (1.0,),
+        (0.25, 1.0, 4.0),
+        TuneCfg(steps=15, size=48, net="hrnet-small", colour_match="none", judge_size=128, warmup=5),
+        preview_size=128,
+    )
     progress, finished = [], []
     result = run_sweep(KEYFRAME, LOOK, tmp_path, cfg, on_step=progress.append, on_cell=finished.append)
     gaps = [c.score.style_gap for c in result.cells]
@@ -125,16 +148,20 @@ def test_style_gap_falls_and_structure_with_it_as_the_style_weight_rises(tmp_pat
     assert f"style gap {gaps[0]:.3f}" in result.cells[0].label and not any(c.look_path for c in result.cells)
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--content", "1,x"], "--content '1,x'"),
-    (["--style", ""], "--style ''"),
-    (["--style=-1"], "--style '-1'"),
-    (["--content", "1,nan"], "--content"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--content", "1,x"], "--content '1,x'"),
+        (["--style", ""], "--style ''"),
+        (["--style=-1"], "--style '-1'"),
+        (["--content", "1,nan"], "--content"),
+    ],
+)
 def test_bad_weights_are_one_line_exit_2_and_write_nothing(tmp_path, args, fragment):
     out = tmp_path / "sweep"
-    _assert_one_line_error(runner.invoke(app, ["sweep", str(KEYFRAME), str(LOOK), *args, *TINY, "-o", str(out)]),
-                           2, fragment)
+    _assert_one_line_error(
+        runner.invoke(app, ["sweep", str(KEYFRAME), str(LOOK), *args, *TINY, "-o", str(out)]), 2, fragment
+    )
     assert not out.exists()
 
 

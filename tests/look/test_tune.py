@@ -15,14 +15,17 @@ from hrstyle.look.perceptual import make_targets
 from hrstyle.look.tune import judged_output, lr_factor, prepare, tune
 from hrstyle.score import metrics
 
-FAST = TuneCfg(steps=12, size=64, net="hrnet-small", judge_size=0, warmup=3)  # the loop's mechanics, judged at the work size
+FAST = TuneCfg(
+    steps=12, size=64, net="hrnet-small", judge_size=0, warmup=3
+)  # the loop's mechanics, judged at the work size
 
 
 def test_losses_fall(keyframe_128, look_128, vgg):
     # The paper's objective from the identity, where the style term starts at exactly 1;
     # test_colour_match.py covers the default start, test_photoreal_guard_* the guard's terms.
-    result = tune(keyframe_128, look_128, replace(FAST, colour_match="none", structure_weight=0, residual_weight=0),
-                  vgg=vgg)
+    result = tune(
+        keyframe_128, look_128, replace(FAST, colour_match="none", structure_weight=0, residual_weight=0), vgg=vgg
+    )
     first, last = result.history[0], result.final
     assert first.content == pytest.approx(0.0, abs=1e-6)  # identity at init
     assert first.style == pytest.approx(1.0, rel=1e-3)
@@ -150,13 +153,23 @@ def test_photoreal_guard_keeps_structure_and_realism(vgg):
     content = to_pixels(full)
 
     def scores(structure_weight: float, residual_weight: float) -> tuple[float, float, float]:
-        cfg = replace(FAST, steps=30, warmup=10, style_weight=2.0, judge_size=256,
-                      structure_weight=structure_weight, residual_weight=residual_weight)
+        cfg = replace(
+            FAST,
+            steps=30,
+            warmup=10,
+            style_weight=2.0,
+            judge_size=256,
+            structure_weight=structure_weight,
+            residual_weight=residual_weight,
+        )
         net = tune(full, to_tensor(look), cfg, vgg=vgg).net
         with torch.no_grad():
             graded = to_pixels(carry_to_full_res(full, work_in, net(work_in), RenderCfg()).clamp(0, 1))
-        return (metrics.style_gap(content, graded, look).value, metrics.structure_ssim(content, graded),
-                metrics.affine_residual(content, graded))
+        return (
+            metrics.style_gap(content, graded, look).value,
+            metrics.structure_ssim(content, graded),
+            metrics.affine_residual(content, graded),
+        )
 
     (_, structure_off, residual_off), (gap_on, structure_on, residual_on) = scores(0, 0), scores(1.0, 0.5)
     assert structure_on > structure_off + 0.02

@@ -68,8 +68,10 @@ def test_chunks_cover_the_shot_in_order_and_warm_up_on_the_frame_before(plates):
     assert [c.warmup for c in plan_chunks(shot, 4, smooth=True)] == [(), (1004,), (1008,)]
     # A selection with a step warms up on the predecessor of every frame it renders.
     stepped = plan_chunks(open_shot(plates, "1002-1010x2"), 3, smooth=True)
-    assert [(c.frame_range, c.warmup) for c in stepped] == [("1002,1004,1006", (1001, 1003, 1005)),
-                                                            ("1008,1010", (1007, 1009))]
+    assert [(c.frame_range, c.warmup) for c in stepped] == [
+        ("1002,1004,1006", (1001, 1003, 1005)),
+        ("1008,1010", (1007, 1009)),
+    ]
     with pytest.raises(InputError, match="chunk size 0"):
         plan_chunks(shot, 0)
 
@@ -79,8 +81,14 @@ def test_chunks_command_prints_ranges_and_warm_up(plates):
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
     assert plan["frames"] == 10 and plan["smooth"] is True and len(plan["chunks"]) == 3
-    assert plan["chunks"][1] == {"index": 1, "frames": "1005-1008", "first": 1005, "last": 1008, "count": 4,
-                                 "warmup": [1004]}
+    assert plan["chunks"][1] == {
+        "index": 1,
+        "frames": "1005-1008",
+        "first": 1005,
+        "last": 1008,
+        "count": 4,
+        "warmup": [1004],
+    }
     table = runner.invoke(app, ["chunks", str(plates), "--size", "4", "--frames", "1003-1010"])
     assert table.exit_code == 0, table.output
     assert "1003-1006" in table.stdout and "1007-1010" in table.stdout and "8 frames in 2 chunk(s)" in table.stdout
@@ -142,8 +150,9 @@ def test_a_worker_killed_mid_chunk_is_retried_and_resumes(local_ray, tmp_path):
             os.kill(pid, signal.SIGKILL)
             at_kill.update(recorded)
 
-    report = render_on_ray(open_shot(plates), look, out, RenderCfg(), FarmCfg(chunk=12, workers=2),
-                           on_progress=kill_chunk_one)
+    report = render_on_ray(
+        open_shot(plates), look, out, RenderCfg(), FarmCfg(chunk=12, workers=2), on_progress=kill_chunk_one
+    )
     assert at_kill, "chunk 1-12 finished before it could be killed"
     assert report.retried == {"1-12": 1}
     assert _frames(out) == _frames(tmp_path / "single") and len(_frames(out)) == 24
@@ -159,8 +168,21 @@ def test_a_corrupt_frame_is_one_line_naming_it(local_ray, tmp_path, plates):
     save_look(tmp_path / "warm.look.safetensors", look.net, look.meta)
     bad = plates / "s.1006.png"
     bad.write_bytes(bad.read_bytes()[:300])
-    result = runner.invoke(app, ["farm", str(plates), "--look", str(tmp_path / "warm.look.safetensors"),
-                                 "-o", str(tmp_path / "out"), "--chunk", "4", "--workers", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "farm",
+            str(plates),
+            "--look",
+            str(tmp_path / "warm.look.safetensors"),
+            "-o",
+            str(tmp_path / "out"),
+            "--chunk",
+            "4",
+            "--workers",
+            "2",
+        ],
+    )
     assert_one_line_error(result, 2, f"{bad}: truncated or corrupt")
 
 

@@ -1,5 +1,4 @@
-"""hrstyle.render: whole shots through `render_shot`: formats, ranges, resume, refusals, interrupts, memory.
-"""
+"""hrstyle.render: whole shots through `render_shot`: formats, ranges, resume, refusals, interrupts, memory."""
 
 from __future__ import annotations
 
@@ -43,7 +42,12 @@ def test_default_output_dir(tmp_path):
     [
         ("png", "uint8", {}, True),
         ("png", "uint16", {}, False),
-        ("exr", "half", {"FramesPerSecond": "24000/1001", "smpte:TimeCode": "01:00:00:12", "compression": "piz"}, False),
+        (
+            "exr",
+            "half",
+            {"FramesPerSecond": "24000/1001", "smpte:TimeCode": "01:00:00:12", "compression": "piz"},
+            False,
+        ),
         ("dpx", "uint10", {"FramesPerSecond": "25/1", "smpte:TimeCode": "10:00:00:00"}, False),
     ],
 )
@@ -70,7 +74,9 @@ def test_identity_round_trip_keeps_pixels_format_depth_and_metadata(tmp_path, ex
 def test_ext_and_bit_depth_override_the_input(tmp_path):
     write_sequence(tmp_path / "in", "a.{:04d}.png", [1, 2])
     render_shot(open_shot(tmp_path / "in"), make_look(grade=0), tmp_path / "exr", output=OutputCfg(ext="exr"))
-    render_shot(open_shot(tmp_path / "in"), make_look(grade=0), tmp_path / "png16", output=OutputCfg(bit_depth="uint16"))
+    render_shot(
+        open_shot(tmp_path / "in"), make_look(grade=0), tmp_path / "png16", output=OutputCfg(bit_depth="uint16")
+    )
     assert read_image(tmp_path / "exr" / "a.0002.exr").spec.bit_depth == "half"
     deep = read_image(tmp_path / "png16" / "a.0002.png")
     assert deep.spec.bit_depth == "uint16"
@@ -161,7 +167,9 @@ def test_resume_renders_only_what_is_missing_or_changed(tmp_path):
     report = render_shot(shot, look, out)
     assert [p.name for p in report.outputs] == ["a.0002.png", "a.0003.png", "a.0004.png"] and report.skipped == 1
     after = visible_files(out)
-    assert {k: v for k, v in after.items() if k != MANIFEST_NAME} == {k: v for k, v in clean.items() if k != MANIFEST_NAME}
+    assert {k: v for k, v in after.items() if k != MANIFEST_NAME} == {
+        k: v for k, v in clean.items() if k != MANIFEST_NAME
+    }
     for number, entry in manifest(out)["frames"].items():
         data = (out / entry["output"]).read_bytes()
         assert entry["status"] == "done" and entry["sha256"] == hashlib.sha256(data).hexdigest(), number
@@ -187,7 +195,10 @@ def test_renders_of_two_ranges_into_one_folder_at_once_keep_each_others_frames(t
     frames = manifest(out)["frames"]
     assert sorted(frames, key=int) == [str(n) for n in range(1, 7)]
     for entry in frames.values():
-        assert entry["status"] == "done" and entry["sha256"] == hashlib.sha256((out / entry["output"]).read_bytes()).hexdigest()
+        assert (
+            entry["status"] == "done"
+            and entry["sha256"] == hashlib.sha256((out / entry["output"]).read_bytes()).hexdigest()
+        )
     assert render_shot(open_shot(tmp_path / "in"), look, out).skipped == 6
 
 

@@ -10,7 +10,7 @@ from skimage.metrics import structural_similarity
 from hrstyle.errors import InputError, SequenceError, ShapeError
 from hrstyle.io.tensors import to_tensor
 from hrstyle.look.config import STYLE_LAYERS
-from hrstyle.score import metrics
+from hrstyle.score import flicker, metrics
 
 # Global recolour with channel cross-talk: a grade a colour guided filter fits exactly.
 M = np.float32([[0.8, 0.1, 0.05], [0.05, 0.7, 0.1], [0.1, 0.05, 0.6]])
@@ -78,11 +78,14 @@ class TestStructureSsim:
         # Reference: skimage's Gaussian SSIM (radius 5 = 11x11, sigma 1.5) on the same normalised magnitudes.
         blurred = cv2.GaussianBlur(coffee, (0, 0), 2)
         c, o = metrics.prepare_pair(coffee, blurred)
-        gc, go = (np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
-                  for g in (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (c, o)))
+        gc, go = (
+            np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+            for g in (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (c, o))
+        )
         peak = max(gc.max(), go.max())
-        expected = structural_similarity(gc / peak, go / peak, gaussian_weights=True, sigma=1.5,
-                                         use_sample_covariance=False, data_range=1.0)
+        expected = structural_similarity(
+            gc / peak, go / peak, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
+        )
         assert metrics.structure_ssim(coffee, blurred) == pytest.approx(expected, abs=1e-6)
         assert expected < 0.8
 
@@ -132,7 +135,7 @@ def constant_flow(dx: float):
 
 def pan_flow(shot: list[np.ndarray]):
     """The exact flow of the pan: frame j(x) = frame i(x + (j - i)·STEP), so warp(i, flow) = j."""
-    index = {metrics._gray_u8(f).tobytes(): t for t, f in enumerate(shot)}
+    index = {flicker._gray_u8(f).tobytes(): t for t, f in enumerate(shot)}
     return lambda src, dst: constant_flow((index[dst.tobytes()] - index[src.tobytes()]) * STEP)(src, dst)
 
 
@@ -143,7 +146,7 @@ class TestWarpError:
         known = metrics.warp_error(shot, graded, flow_fn=pan_flow(shot))
         measured = metrics.warp_error(shot, graded)
         assert static > 0.02
-        assert known < 0.01 * static   # only the STEP columns entering at the right edge are off
+        assert known < 0.01 * static  # only the STEP columns entering at the right edge are off
         assert measured < 0.01 * static
 
     def test_identity_look_has_ratio_one(self, shot):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import SAMPLES
 
 from hrstyle.io.stills import read_image
 from hrstyle.score.sheet import contact_sheet
-
-from helpers import SAMPLES
 
 
 def test_cells_keep_their_images_in_a_grid_with_gaps():
@@ -17,8 +16,8 @@ def test_cells_keep_their_images_in_a_grid_with_gaps():
     key_h, look_h = round(540 * 160 / 960), 160  # 960x540 and 640x640 at 160 px wide
     assert sheet.shape == (max(key_h, look_h) + 4 + look_h, 2 * 160 + 4, 3) and sheet.dtype == np.float32
     assert abs(sheet[:key_h, :160].mean() - key.mean()) < 0.01  # the keyframe, resized, top left
-    assert np.all(sheet[:, 160:164] == 0) and np.all(sheet[look_h:look_h + 4] == 0)  # black gaps
-    assert np.all(sheet[look_h + 4:, 164:] == 0)  # the short second row is padded with black
+    assert np.all(sheet[:, 160:164] == 0) and np.all(sheet[look_h : look_h + 4] == 0)  # black gaps
+    assert np.all(sheet[look_h + 4 :, 164:] == 0)  # the short second row is padded with black
 
 
 def test_a_caption_darkens_and_inks_only_its_corner():
