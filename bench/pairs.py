@@ -209,12 +209,13 @@ def _write_png(path: Path, pixels: np.ndarray) -> Path:
 
 
 def _hrstyle(
-    content: np.ndarray, look: np.ndarray, tune_cfg: TuneCfg, render_cfg: RenderCfg, work: Path
+    content: np.ndarray, look: np.ndarray, tune_cfg: TuneCfg, render_cfg: RenderCfg, work: Path, device: str = "cpu"
 ) -> tuple[np.ndarray, float]:
-    """Tune from the pair's files and grade the content at full resolution, as `hrstyle tune` + `apply` do."""
+    """Tune from the pair's files (on ``device``) and grade the content at full resolution, as `hrstyle tune` and
+    `apply` do."""
     start = time.perf_counter()
     files = [_write_png(work / f"{kind}.png", px) for kind, px in (("content", content), ("look", look))]
-    _, tuned = tune_files(*files, work / "pair.look.safetensors", tune_cfg, overwrite=True)
+    _, tuned = tune_files(*files, work / "pair.look.safetensors", tune_cfg, device=device, overwrite=True)
     graded, _ = grade_frames(prepare_look(tuned, render_cfg), to_tensor(content), render_cfg, 1)
     return np.clip(to_pixels(graded), 0, 1), time.perf_counter() - start
 

@@ -6,6 +6,7 @@ Small, with flat typed arguments, after timm's ``ConvNormAct``; its attribute na
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 # Activations a look may name (NetCfg.act); all in place, as they follow a norm.
@@ -20,6 +21,34 @@ _ACT_LAYERS: dict[str, type[nn.Module]] = {
 def make_act(name: str) -> nn.Module:
     act = _ACT_LAYERS[name]
     return act() if act is nn.GELU else act(inplace=True)
+
+
+class StableConv2d(nn.Conv2d):
+    """nn.Conv2d whose CPU inference gives the same bits at any number of torch threads.
+
+    PyTorch picks a CPU convolution's backend by a speed heuristic that reads the
+    thread count: an unstrided 1x1 convolution of a small batch goes to oneDNN only
+    at more than one thread, and to the native GEMM path at one (as do small inputs
+    at any count). The two sum in different orders, so a frame moved by a code value
+    between 1 thread (a farm task) and 2. oneDNN's forward convolutions are invariant
+    to the thread count, so float32 inference on the CPU always goes there; training,
+    other devices and other dtypes keep PyTorch's choice.
+    """
+
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        if (
+            input.device.type == "cpu"
+            and input.dtype == weight.dtype == torch.float32
+            and self.padding_mode == "zeros"
+            and not isinstance(self.padding, str)
+            and torch.backends.mkldnn.is_available()
+            and torch.backends.mkldnn.enabled
+            and not (torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad))
+        ):
+            return torch.mkldnn_convolution(
+                input.contiguous(), weight, bias, self.padding, self.stride, self.dilation, self.groups
+            )
+        return super()._conv_forward(input, weight, bias)
 
 
 class InstanceNormAct(nn.GroupNorm):
@@ -39,7 +68,7 @@ class ConvNormAct(nn.Module):
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, act: str | None = "relu") -> None:
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=(stride - 1 + kernel - 1) // 2, bias=False)
+        self.conv = StableConv2d(cin, cout, kernel, stride=stride, padding=(stride - 1 + kernel - 1) // 2, bias=False)
         self.bn = InstanceNormAct(cout, act)
 
     def forward(self, x: Tensor) -> Tensor:

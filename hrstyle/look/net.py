@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..errors import ShapeError
 from .config import MIN_SIDE, NetCfg
-from .layers import ConvNormAct
+from .layers import ConvNormAct, StableConv2d
 
 
 def _conv(cfg: NetCfg, cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True) -> ConvNormAct:
@@ -99,13 +99,13 @@ class HRNet(nn.Module):
         self.stem = _conv(cfg, 3, cfg.width, 3)
         stream_counts = [min(s + 1, cfg.streams) for s in range(cfg.stages)] + [1]
         self.stages = nn.ModuleList(FusionStage(cfg, a, b) for a, b in zip(stream_counts, stream_counts[1:]))
-        self.head = nn.Conv2d(cfg.width, 3, 3, padding=1)
+        self.head = StableConv2d(cfg.width, 3, 3, padding=1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         # The global part of the grade, out = A @ rgb + b per pixel. Its random init is overwritten, and
         # forking the RNG keeps it from shifting later draws: a seed gives the network it gave before.
         with torch.random.fork_rng(devices=[]):
-            self.colour = nn.Conv2d(3, 3, 1)
+            self.colour = StableConv2d(3, 3, 1)
         self.set_colour(torch.eye(3), torch.zeros(3))
 
     @torch.no_grad()

@@ -1,11 +1,12 @@
-"""The quality figures of docs/metrics.md: style_gap, structure_ssim, affine_residual, warp_error, temporal ratio.
+"""The still quality figures of docs/metrics.md (style_gap, structure_ssim, affine_residual),
+and a whole graded shot scored by every figure (`score_shots`).
 
 The public functions take images as hrstyle holds them in memory: numpy
 (H,W,3) float32 RGB in [0,1]. Each first resizes the output to the content's
 size when they differ, then everything to 512 px on the long side with
 cv2.INTER_AREA (`METRIC_LONG_SIDE`), so that every figure can be compared with
-every other. ``*_tensor`` variants take (B,3,H,W) or (1,3,H,W) tensors and do not resize,
-for use inside tuning at the work size.
+every other (prepare.py). ``*_tensor`` variants take (B,3,H,W) or (1,3,H,W) tensors
+and do not resize, for use inside tuning at the work size.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from ..io.shot import Shot
 from ..io.tensors import to_tensor
 from ..look.config import STYLE_LAYERS
 from ..look.perceptual import VGGFeatures, gram
-from .flicker import WarpErrorMeter
+from .flicker import GradeFlickerMeter, WarpErrorMeter
 from .prepare import check_image, prepare, prepare_pair, to_metric_size
+from .truth import colour_incoherence, delta_e2000, share_recovered
 
 _SSIM_C1, _SSIM_C2 = 0.01**2, 0.03**2
 _SSIM_WINDOW, _SSIM_SIGMA = 11, 1.5
@@ -178,6 +180,14 @@ class Score:
     affine_residual: float
     warp_error: float | None = None
     temporal_ratio: float | None = None
+    grade_flicker: float | None = None
+    colour_incoherence: float | None = None
+    # Against a known truth (score_shots(truth=...)): mean and 95th percentile ΔE2000 of the output,
+    # the untouched content's mean, and the share of the grade recovered.
+    delta_e: float | None = None
+    delta_e_p95: float | None = None
+    delta_e_untouched: float | None = None
+    share_recovered: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -246,34 +256,58 @@ def score_shots(
     output: Shot,
     look: np.ndarray,
     *,
+    truth: Shot | None = None,
     every: int = 1,
     vgg: VGGFeatures | None = None,
     on_frame: Callable[[int], None] | None = None,
 ) -> ShotScore:
-    """Score ``output`` against ``content`` frame by frame, streamed (two frames in memory).
+    """Score ``output`` against ``content`` frame by frame, streamed (a few frames in memory).
 
-    Frames are paired by frame number. Still figures are computed on every
-    ``every``-th pair (VGG at 512 px costs seconds a frame on a CPU); warp
-    error and temporal ratio use every frame when there are two or more.
+    Frames are paired by frame number. Still figures (style gap, structure, affine
+    residual, colour incoherence and, given the ``truth`` of each frame, ΔE2000 to it)
+    are computed on every ``every``-th pair (VGG at 512 px costs seconds a frame on a
+    CPU); warp error, temporal ratio and grade flicker use every frame when there are
+    two or more.
     """
     if every < 1:
         raise InputError(f"--every {every}: expected a whole number >= 1")
-    numbers_in, numbers_out = [r.number for r in content.frames], [r.number for r in output.frames]
-    if numbers_in != numbers_out:
-        missing = sorted(set(numbers_in) ^ set(numbers_out))
-        raise SequenceError(
-            f"{output.source}: frames do not match {content.source}: expected the same frame "
-            f"numbers, {len(missing)} differ (first: {missing[0] if missing else 'order'})"
-        )
-    meter, per_frame = WarpErrorMeter(), {}
+    for other in (output, truth):
+        if other is not None:
+            _check_same_frames(content, other)
+    meters = (WarpErrorMeter(), GradeFlickerMeter())
+    per_frame: dict[int, Score] = {}
+    de: list[tuple[float, float, float]] = []  # output mean, output p95, untouched mean
+    truths = iter(truth) if truth is not None else None
     for i, ((ref, frame_in), (_, frame_out)) in enumerate(zip(content, output)):
+        frame_truth = next(truths)[1].pixels if truths is not None else None
         if i % every == 0:
-            per_frame[ref.number] = score_still(frame_in.pixels, frame_out.pixels, look, vgg)
+            score = score_still(frame_in.pixels, frame_out.pixels, look, vgg)
+            score.colour_incoherence = colour_incoherence(frame_in.pixels, frame_out.pixels)
+            if frame_truth is not None:
+                out_de = delta_e2000(frame_out.pixels, frame_truth)
+                de.append((out_de.mean, out_de.p95, delta_e2000(frame_in.pixels, frame_truth).mean))
+            per_frame[ref.number] = score
         if len(content) > 1:
-            meter.update(frame_in.pixels, frame_out.pixels)
+            for meter in meters:
+                meter.update(frame_in.pixels, frame_out.pixels)
         if on_frame is not None:
             on_frame(ref.number)
     mean = summarise_scores(list(per_frame.values()))
-    if meter.pairs:
-        mean.warp_error, mean.temporal_ratio = meter.value, meter.ratio
+    mean.colour_incoherence = float(np.mean([s.colour_incoherence for s in per_frame.values()]))
+    if de:
+        mean.delta_e, mean.delta_e_p95, mean.delta_e_untouched = (float(v) for v in np.mean(de, axis=0))
+        mean.share_recovered = share_recovered(mean.delta_e, mean.delta_e_untouched)
+    warp, flicker = meters
+    if warp.pairs:
+        mean.warp_error, mean.temporal_ratio, mean.grade_flicker = warp.value, warp.ratio, flicker.value
     return ShotScore(len(content), list(per_frame), mean, per_frame)
+
+
+def _check_same_frames(content: Shot, other: Shot) -> None:
+    numbers_in, numbers_out = [r.number for r in content.frames], [r.number for r in other.frames]
+    if numbers_in != numbers_out:
+        missing = sorted(set(numbers_in) ^ set(numbers_out))
+        raise SequenceError(
+            f"{other.source}: frames do not match {content.source}: expected the same frame "
+            f"numbers, {len(missing)} differ (first: {missing[0] if missing else 'order'})"
+        )

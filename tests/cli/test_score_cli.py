@@ -58,3 +58,26 @@ def test_mismatched_frames_are_a_one_line_error(tmp_path):
         app, ["score", "--content", str(content), "--output", str(other), "--look", str(SAMPLES / "look.jpg")]
     )
     assert result.exit_code == 2 and "frames do not match" in result.output and "Traceback" not in result.output
+
+
+def test_truth_gives_delta_e_and_the_share_recovered_and_flicker_is_graded(tmp_path):
+    """The content through a known grade (a warm gain) is the truth: the truth itself recovers all of
+    it, the content none, and a half-way grade about half; a steady grade does not flicker."""
+    content = _shot(tmp_path / "in", [1.0, 1.0, 1.0])
+    warm = np.array([1.0, 0.85, 0.65], np.float32)
+    truth = _shot(tmp_path / "truth", [warm] * 3)
+    half = _shot(tmp_path / "half", [(1 + warm) / 2] * 3)
+    look = SAMPLES / "look.jpg"
+
+    def figures(output):
+        args = ["score", "--content", content, "--output", output, "--look", look, "--truth", truth, "--every", "3"]
+        args.append("--json")
+        result = runner.invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["mean"]
+
+    exact, untouched, halfway = figures(truth), figures(content), figures(half)
+    assert exact["delta_e"] == 0 and exact["share_recovered"] == 1
+    assert untouched["delta_e"] == untouched["delta_e_untouched"] > 3 and untouched["share_recovered"] == 0
+    assert 0.3 < halfway["share_recovered"] < 0.7 and halfway["delta_e_p95"] >= halfway["delta_e"]
+    assert abs(exact["grade_flicker"] - 1) < 0.1 and exact["colour_incoherence"] < 4

@@ -430,7 +430,7 @@ def test_apply_with_a_lut_renders_resumes_and_matches_apply_lut(tmp_path, plates
         (["--lut", "{cube}", "--native"], "drop it to apply a LUT"),
         (["--lut", "{cube}", "--look", "{cube}"], "--look does not go with --engine lut"),
         (["--engine", "lut"], "--engine lut needs --lut"),
-        ([], "--look is required"),
+        ([], "run hrstyle tune"),  # no look file in the shot folder to find
         (["--engine", "fast"], "--engine fast: expected network or lut"),
         (["--lut", "{plates}/s.1001.png"], "binary data, not a .cube LUT"),
         (["--lut", "{plates}"], "is a folder"),

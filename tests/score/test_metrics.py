@@ -142,23 +142,23 @@ def pan_flow(shot: list[np.ndarray]):
 class TestWarpError:
     def test_known_translation_leaves_almost_no_error(self, shot):
         graded = [f**0.8 for f in shot]
-        static = metrics.warp_error(shot, graded, flow_fn=constant_flow(0))
-        known = metrics.warp_error(shot, graded, flow_fn=pan_flow(shot))
-        measured = metrics.warp_error(shot, graded)
+        static = flicker.warp_error(shot, graded, flow_fn=constant_flow(0))
+        known = flicker.warp_error(shot, graded, flow_fn=pan_flow(shot))
+        measured = flicker.warp_error(shot, graded)
         assert static > 0.02
         assert known < 0.01 * static  # only the STEP columns entering at the right edge are off
         assert measured < 0.01 * static
 
     def test_identity_look_has_ratio_one(self, shot):
-        assert metrics.temporal_ratio(shot, shot) == 1.0
+        assert flicker.temporal_ratio(shot, shot) == 1.0
 
     def test_brightness_flicker_raises_the_ratio(self, shot):
         gains = np.random.default_rng(0).uniform(0.8, 1.2, len(shot)).astype(np.float32)
         flickering = [np.clip(f * g, 0, 1) for f, g in zip(shot, gains)]
-        assert metrics.temporal_ratio(shot, flickering) > 10
+        assert flicker.temporal_ratio(shot, flickering) > 10
 
     def test_meter_streams_and_exposes_both_figures(self, shot):
-        meter = metrics.WarpErrorMeter(flow_fn=pan_flow(shot))
+        meter = flicker.WarpErrorMeter(flow_fn=pan_flow(shot))
         for f in shot:
             meter.update(f, 0.5 * f)
         assert (meter.frames, meter.pairs) == (len(shot), len(shot) - 1)
@@ -166,7 +166,7 @@ class TestWarpError:
         assert meter.ratio == pytest.approx(0.25, rel=1e-5)
 
     def test_fully_occluded_pairs_are_skipped(self, shot):
-        meter = metrics.WarpErrorMeter(flow_fn=lambda src, dst: np.full((*src.shape, 2), 5, np.float32))
+        meter = flicker.WarpErrorMeter(flow_fn=lambda src, dst: np.full((*src.shape, 2), 5, np.float32))
         for f in shot[:2]:
             meter.update(f, f)
         assert meter.pairs == 0
@@ -175,8 +175,8 @@ class TestWarpError:
 
     def test_rejects_bad_sequences(self, shot):
         with pytest.raises(SequenceError, match="as many output frames"):
-            metrics.warp_error(shot, shot[:-1], flow_fn=constant_flow(0))
+            flicker.warp_error(shot, shot[:-1], flow_fn=constant_flow(0))
         with pytest.raises(SequenceError, match="at least two frames"):
-            metrics.warp_error(shot[:1], shot[:1])
+            flicker.warp_error(shot[:1], shot[:1])
         with pytest.raises(SequenceError, match="size of the previous frame"):
-            metrics.warp_error([shot[0], shot[1][:200]], [shot[0], shot[1][:200]])
+            flicker.warp_error([shot[0], shot[1][:200]], [shot[0], shot[1][:200]])
