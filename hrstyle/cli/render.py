@@ -143,7 +143,7 @@ def chunks(
     """
     from ..io.sequence import format_frame_range
     from ..io.shot import open_shot
-    from ..render.farm import plan_chunks
+    from ..render.chunks import plan_chunks
 
     source = open_shot(shot, frames)
     plan = plan_chunks(source, size, smooth > 0)

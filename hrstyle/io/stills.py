@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
@@ -41,6 +42,7 @@ _KEPT_ATTRIBUTES = (
     "dpx:FrameRate",
     "dpx:TemporalFrameRate",
     "compression",
+    "DateTime",
 )
 
 
@@ -165,7 +167,7 @@ def read_still(path: Path, hint: str) -> Image:
         width=spec.width,
         height=spec.height,
         has_alpha=alpha is not None,
-        attributes=_kept_attributes(spec),
+        attributes=_kept_attributes(spec, path),
     )
     return Image(pixels, alpha, frame_spec)
 
@@ -223,8 +225,12 @@ def _channel_layout(spec: oiio.ImageSpec, path: Path, hint: str) -> tuple[list[i
     return (colour[:3] if len(colour) >= 3 else [colour[0]] * 3), alpha
 
 
-def _kept_attributes(spec: oiio.ImageSpec) -> dict[str, str | int | float]:
-    kept: dict[str, str | int | float] = {}
+def _kept_attributes(spec: oiio.ImageSpec, path: Path) -> dict[str, str | int | float]:
+    # OpenImageIO stamps a file it writes with the time of writing when it names no
+    # DateTime: an EXR rendered twice would differ. The input's own, or its file's
+    # modification time, keeps a re-render of the same frame the same bytes.
+    mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    kept: dict[str, str | int | float] = {"DateTime": mtime.strftime("%Y:%m:%d %H:%M:%S")}
     for param in spec.extra_attribs:
         if param.name not in _KEPT_ATTRIBUTES:
             continue

@@ -12,6 +12,6 @@ __getattr__, __dir__ = lazy_exports(
         "FarmCfg": "config",
         "default_output_dir": "output",
         "render_on_ray": "farm",
-        "plan_chunks": "farm",
+        "plan_chunks": "chunks",
     },
 )

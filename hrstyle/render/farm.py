@@ -1,12 +1,4 @@
-"""Farming a shot out: frame-range chunks for any render farm, and a Ray backend that renders them.
-
-A farm (OpenCue, Deadline, Tractor) splits a shot by frame range and runs one
-command per range. `plan_chunks` gives those ranges, and with temporal
-smoothing the frames each one warms up on; each farm task runs
-``hrstyle apply SHOT --look FILE --frames A-B -o OUT`` into the shared output
-folder. A frame's output does not depend on the chunk it is rendered in, so the
-chunks stitch byte-identically, and the manifest merges every chunk's frames
-(`render.Manifest`).
+"""A shot rendered on Ray, one task per frame-range chunk (chunks.py), all into one output folder.
 
 `render_on_ray` (``hrstyle farm``) runs the same chunks on Ray: one Ray task
 per chunk, each calling `render.render_shot` on its frame range. Tasks, not
@@ -49,9 +41,9 @@ import torch
 from ..errors import FarmError, InputError
 from ..grade.config import RenderCfg
 from ..grade.protocol import Grade
-from ..io.sequence import format_frame_range
 from ..io.shot import Shot
 from ..io.video import VIDEO_EXTENSIONS
+from .chunks import Chunk, chunk_frames, plan_chunks
 from .config import FarmCfg, OutputCfg
 from .manifest import MANIFEST_NAME
 from .run import (
@@ -59,7 +51,6 @@ from .run import (
     RenderProgress,
     RenderReport,
     render_shot,
-    with_warmup,
 )
 
 _POLL_S = 0.1
@@ -67,50 +58,6 @@ _CANCEL_WAIT_S = 30  # after a failure, how long the other chunks get to finish 
 
 
 # --- planning, for any farm ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """One farm task: the frames it renders and writes, and those it grades first only to warm up the smoother."""
-
-    index: int
-    frames: tuple[int, ...]
-    warmup: tuple[int, ...]
-
-    @property
-    def frame_range(self) -> str:
-        """The frames as ``hrstyle apply --frames`` takes them, e.g. ``1001-1050``."""
-        return format_frame_range(list(self.frames))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "frames": self.frame_range,
-            "first": self.frames[0],
-            "last": self.frames[-1],
-            "count": len(self.frames),
-            "warmup": list(self.warmup),
-        }
-
-
-def plan_chunks(shot: Shot, size: int, smooth: bool = False) -> list[Chunk]:
-    """``shot``'s frames in order, in chunks of ``size`` (the last may be shorter).
-
-    With ``smooth``, each chunk lists the frames it warms up on, as `render_shot`
-    picks them: the frame before its first one, and before any frame that follows
-    a gap in the selection.
-
-    Raises:
-        InputError: ``size`` is below 1.
-    """
-    if size < 1:
-        raise InputError(f"chunk size {size}: expected at least 1 frame")
-    chunks = []
-    for index, start in enumerate(range(0, len(shot.frames), size)):
-        refs = shot.frames[start : start + size]
-        warmup = sorted(with_warmup(shot, refs)[1]) if smooth else []
-        chunks.append(Chunk(index, tuple(ref.number for ref in refs), tuple(warmup)))
-    return chunks
 
 
 # --- the Ray backend ------------------------------------------------------------------
@@ -176,7 +123,11 @@ def render_on_ray(
         if gpus == 0 and cfg.device == "auto":
             cfg = replace(cfg, device="cpu")  # a task that holds no GPU must not take one Ray gave another
         job = _Job(Path(out_dir), cfg, output, farm.cpus_per_task)
-        reports, tally = _run_chunks(ray, shot, grade, job, chunks, farm, gpus, on_progress)
+        finished = _finished_chunks(shot, grade, job, chunks)
+        todo = [chunk for chunk in chunks if chunk.index not in finished]
+        ran, tally = _run_chunks(ray, shot, grade, job, todo, farm, gpus, on_progress) if todo else ([], _Tally([]))
+    by_index = {**finished, **{chunk.index: report for chunk, report in zip(todo, ran)}}
+    reports = [by_index[chunk.index] for chunk in chunks]
     render = RenderReport(
         Path(out_dir),
         Path(out_dir) / MANIFEST_NAME,
@@ -280,6 +231,34 @@ class _Tally:
         )
 
 
+def _finished_chunks(shot: Shot, grade: Grade, job: _Job, chunks: list[Chunk]) -> dict[int, RenderReport]:
+    """The chunks whose every frame the output folder's manifest lists as done, by index, each
+    with its dry run's report: they are not submitted, so a resumed farm render starts no worker
+    for them. None with ``force``, without a manifest, or on a GPU, where the driver cannot
+    tell the precision the tasks' manifest key will name; their tasks then skip the frames.
+
+    Raises:
+        What a dry `render_shot` raises: the folder holds another render (as each task would).
+    """
+    if job.output.force or job.cfg.device != "cpu" or not (job.out_dir / MANIFEST_NAME).exists():
+        return {}
+    finished = {}
+    for chunk in chunks:
+        plan = render_shot(chunk_frames(shot, chunk), grade, job.out_dir, job.cfg, replace(job.output, dry_run=True))
+        if plan.skipped == len(chunk.frames):
+            finished[chunk.index] = plan
+    return finished
+
+
+def _slots(ray: ModuleType, cpus: int, gpus: float) -> int:
+    """Tasks of ``cpus`` CPUs and ``gpus`` GPUs the cluster runs at once (at least 1)."""
+    resources = ray.cluster_resources()
+    fits = resources.get("CPU", 0) // cpus
+    if gpus > 0:
+        fits = min(fits, resources.get("GPU", 0) // gpus)
+    return max(1, int(fits))
+
+
 def _run_chunks(
     ray: ModuleType,
     shot: Shot,
@@ -297,13 +276,17 @@ def _run_chunks(
     task = ray.remote(_render_chunk)
     options = {"num_cpus": job.threads, "num_gpus": gpus, "max_retries": farm.max_retries, "retry_exceptions": False}
     shot_ref, grade_ref = ray.put(shot), ray.put(grade)  # sent once, not once per task
+    # No more tasks in flight than the cluster runs at once: a queued task makes Ray start
+    # a worker process for it (another torch import, seconds of CPU the running chunks
+    # lose), where it would otherwise reuse the warm worker of a finished chunk.
+    slots = farm.workers or _slots(ray, job.threads, gpus)
     waiting = list(reversed(chunks))
     running: dict[Any, Chunk] = {}
     reports: dict[int, RenderReport] = {}
     tally = _Tally(chunks)
     try:
         while waiting or running:
-            while waiting and len(running) < (farm.workers or len(chunks)):
+            while waiting and len(running) < slots:
                 chunk = waiting.pop()
                 named = task.options(name=f"hrstyle chunk {chunk.frame_range}", **options)  # shown by ps
                 ref = named.remote(shot_ref, grade_ref, job, chunk, events)
@@ -352,8 +335,7 @@ def _render_chunk(shot: Shot, grade: Grade, job: _Job, chunk: Chunk, events: Any
     """One chunk, in a Ray worker: `render_shot` on its frames, reporting progress to ``events``."""
     torch.set_num_threads(job.threads)
     events.put((chunk.index, None))  # an attempt starts: a second one means Ray re-ran the chunk
-    wanted = set(chunk.frames)
-    frames = shot.subset([ref for ref in shot.frames if ref.number in wanted])
+    frames = chunk_frames(shot, chunk)
 
     def report(p: RenderProgress) -> None:
         # This chunk's frames done, by this attempt or before it.

@@ -22,8 +22,9 @@ from hrstyle.errors import InputError
 from hrstyle.grade.config import RenderCfg, SmoothCfg
 from hrstyle.io.shot import open_shot
 from hrstyle.look.file import save_look
+from hrstyle.render.chunks import plan_chunks
 from hrstyle.render.config import FarmCfg, OutputCfg
-from hrstyle.render.farm import plan_chunks, ray_session, render_on_ray
+from hrstyle.render.farm import ray_session, render_on_ray
 from hrstyle.render.manifest import MANIFEST_NAME
 from hrstyle.render.run import RenderProgress, render_shot
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -272,3 +273,12 @@ def test_a_4k_frame_renders_in_bounded_memory(tmp_path):
     written, growth_gb = result.stdout.split()
     assert written == "1" and float(growth_gb) < 1.5, growth_gb
     assert read_image(tmp_path / "out" / "uhd.tif").spec.width == 3840
+
+
+def test_an_exr_rendered_twice_is_the_same_bytes(tmp_path):
+    # OpenImageIO stamps an EXR with the time of writing unless told a DateTime; the input's is carried.
+    write_sequence(tmp_path / "in", "a.{:04d}.png", [1])
+    first = render_shot(open_shot(tmp_path / "in"), make_look(), tmp_path / "one", output=OutputCfg(ext="exr"))
+    time.sleep(1.1)
+    second = render_shot(open_shot(tmp_path / "in"), make_look(), tmp_path / "two", output=OutputCfg(ext="exr"))
+    assert first.outputs[0].read_bytes() == second.outputs[0].read_bytes()
