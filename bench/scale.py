@@ -11,6 +11,10 @@
   against `render_shot` at 1 thread, per chunk (that plus the fixed cost of a
   Ray render); and the resume pass per chunk (dispatch, the look's transfer,
   opening the manifest and checking the frames).
+* A cold farm: the whole ``hrstyle farm --chunk 8`` command against the whole
+  ``hrstyle apply`` command on the same shot, each a fresh process into a fresh
+  folder (Ray started, workers importing torch, the look sent, shut down):
+  target, farm minus apply <= 10 s + 0.3 s per chunk.
 * With GPUs: fps with 1, 2, 4 ... of them, one task per GPU.
 * A 10-node x 8-GPU cluster, extrapolated: W·C / (C/r + o) fps for W workers
   of r fps each, chunks of C frames and o seconds of overhead per chunk, with
@@ -34,6 +38,7 @@ import argparse
 import math
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +56,7 @@ from hrstyle.grade.config import RenderCfg
 from hrstyle.io.shot import Shot, open_shot
 from hrstyle.io.stills import FrameSpec, read_image, write_image
 from hrstyle.io.tensors import to_tensor
-from hrstyle.look.file import Look
+from hrstyle.look.file import Look, save_look
 from hrstyle.render.config import FarmCfg
 from hrstyle.render.farm import ray_session, render_on_ray
 from hrstyle.render.run import render_shot
@@ -277,11 +282,44 @@ def report(
     return tables, figures
 
 
+COLD_CHUNK = 8
+
+
+def cold_start(look: Look, frames: int, rounds: int, work: Path) -> dict[str, Any]:
+    """Whole `hrstyle apply` and `hrstyle farm` commands, interleaved, each into a fresh folder."""
+    look_path = work / "cold.look.safetensors"
+    save_look(look_path, look.net, look.meta)
+    shot = [str(SHOT), "--look", str(look_path), "--frames", f"1001-{1000 + frames}"]
+    commands = {"apply": ["apply", *shot], "farm": ["farm", *shot, "--chunk", str(COLD_CHUNK)]}
+    seconds: dict[str, list[float]] = {name: [] for name in commands}
+    for i in range(rounds):
+        for name, args in commands.items():
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "hrstyle", *args, "-o", str(work / f"cold-{name}-{i}")],
+                check=True,
+                capture_output=True,
+                cwd=ROOT,
+            )
+            seconds[name].append(time.perf_counter() - start)
+    chunks = math.ceil(frames / COLD_CHUNK)
+    overhead = median(seconds["farm"]) - median(seconds["apply"])
+    target = 10 + 0.3 * chunks
+    return {
+        "seconds": seconds,
+        "chunks": chunks,
+        "overhead_s": overhead,
+        "target_s": target,
+        "pass": overhead <= target,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (after one warm-up round)")
     parser.add_argument("--chunk", type=int, default=4, help="frames per Ray task")
     parser.add_argument("--frames", type=int, default=24, help="frames of the sample shot to render (at most 24)")
+    parser.add_argument("--cold-rounds", type=int, default=2, help="rounds of the whole apply and farm commands")
     parser.add_argument("--out", default=str(ROOT / "bench/results"), help="results folder")
     args = parser.parse_args(argv)
     if not (args.rounds >= 1 and 1 <= args.chunk < args.frames <= 24):
@@ -292,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="hrstyle-bench-scale-"))
     try:
         io = io_seconds(shot, work)
+        print("cold farm and apply commands...", file=sys.stderr, flush=True)
+        cold = cold_start(look, args.frames, args.cold_rounds, work)
         start = time.perf_counter()
         with ray_session(num_cpus=os.cpu_count()):
             init_s = time.perf_counter() - start
@@ -302,6 +342,23 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     tables, figures = report(wall, cpu, len(shot), args.chunk, init_s, io, gpu)
+    tables.insert(
+        0,
+        Table(
+            f"Cold start: whole commands, {args.frames} frames, farm --chunk {COLD_CHUNK} ({cold['chunks']} chunks), "
+            f"medians of {args.cold_rounds}",
+            ["hrstyle apply s", "hrstyle farm s", "farm − apply s", "target s", "verdict"],
+            [
+                [
+                    median(cold["seconds"]["apply"]),
+                    median(cold["seconds"]["farm"]),
+                    cold["overhead_s"],
+                    cold["target_s"],
+                    "pass" if cold["pass"] else "FAIL",
+                ]
+            ],
+        ),
+    )
     notes = [
         f"Each round renders the shot with every run above in turn, into a fresh folder (the resume pass into one "
         f"already finished); round 0 starts Ray's workers and is dropped. Ray ran on this machine ({os.cpu_count()} "
@@ -317,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Peak RSS of the driver: {peak_rss_mb():.0f} MiB.",
         "GPUs: " + ("see the table." if gpu else "none on this machine; the GPU scaling section was skipped."),
     ]
-    data = {"args": vars(args), **figures, "gpu": gpu, "samples": {"wall": wall, "cpu": cpu}}
+    data = {"args": vars(args), **figures, "cold_start": cold, "gpu": gpu, "samples": {"wall": wall, "cpu": cpu}}
     print(write_results("scale", data, tables, args.out, notes))
     return 0
 

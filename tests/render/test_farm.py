@@ -198,3 +198,19 @@ def test_without_ray_the_error_says_how_to_install_it(tmp_path, plates, monkeypa
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     result = runner.invoke(app, ["farm", str(plates), "--look", str(tmp_path / "warm.look.safetensors")])
     assert_one_line_error(result, 1, "pip install 'hrstyle[farm]'")
+
+
+def test_a_mixed_render_lists_every_frame_once_with_the_single_render_hashes(tmp_path, plates, local_ray):
+    """Some chunks by apply, the rest by the farm (which skips what is done), one frame lost and
+    resumed: the folder and its manifest end as one render of the whole shot leaves them."""
+    look, cfg = make_look(), RenderCfg(device="cpu", smooth=SmoothCfg(strength=0.5))
+    render_shot(open_shot(plates), look, tmp_path / "single", cfg)
+    mixed = tmp_path / "mixed"
+    render_shot(open_shot(plates, "1001-1004"), look, mixed, cfg)  # a chunk an `apply` task rendered
+    render_on_ray(open_shot(plates), look, mixed, cfg, TWO_WORKERS)
+    (mixed / "s.1006.png").unlink()  # a frame a killed task lost
+    assert render_on_ray(open_shot(plates), look, mixed, cfg, TWO_WORKERS).render.frames_written == 1
+    _assert_manifest_is_the_folder(mixed, 10)
+    single, both = manifest(tmp_path / "single")["frames"], manifest(mixed)["frames"]
+    assert {n: e["sha256"] for n, e in both.items()} == {n: e["sha256"] for n, e in single.items()}
+    assert _frames(mixed) == _frames(tmp_path / "single")
