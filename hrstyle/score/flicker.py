@@ -7,6 +7,7 @@ shot, keeping only the previous frame pair (`_FlowPairs`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Callable, Iterable, TypeVar
 
@@ -38,6 +39,18 @@ def _masked_warp_error(current: np.ndarray, previous: np.ndarray, flow_b: np.nda
     return float(np.square(diff).sum(axis=-1)[mask].mean())
 
 
+@dataclass(frozen=True)
+class _Pair:
+    """Two consecutive frames at the metric size, the inputs' backward flow and the pixels it keeps."""
+
+    prev_in: np.ndarray
+    prev_out: np.ndarray
+    cur_in: np.ndarray
+    cur_out: np.ndarray
+    flow_b: np.ndarray
+    mask: np.ndarray
+
+
 class _FlowPairs:
     """Feeds each consecutive (input, output) pair of a shot, at the metric size, to `_add` with the
     inputs' backward flow and occlusion mask. ``flow_fn`` replaces DIS (e.g. a known flow in tests).
@@ -65,20 +78,12 @@ class _FlowPairs:
             flow_b = self._flow_fn(prev_gray, gray)
             mask = occlusion_mask(flow_b, self._flow_fn(gray, prev_gray))
             if mask.any():
-                self._add(prev_in, prev_out, cur_in, cur_out, flow_b, mask)
+                self._add(_Pair(prev_in, prev_out, cur_in, cur_out, flow_b, mask))
                 self.pairs += 1
         self._prev = (gray, cur_in, cur_out)
         self.frames += 1
 
-    def _add(
-        self,
-        prev_in: np.ndarray,
-        prev_out: np.ndarray,
-        cur_in: np.ndarray,
-        cur_out: np.ndarray,
-        flow_b: np.ndarray,
-        mask: np.ndarray,
-    ) -> None:
+    def _add(self, pair: _Pair) -> None:
         raise NotImplementedError
 
     def _check_pairs(self) -> None:
@@ -97,17 +102,9 @@ class WarpErrorMeter(_FlowPairs):
         self._sum_in = 0.0
         self._sum_out = 0.0
 
-    def _add(
-        self,
-        prev_in: np.ndarray,
-        prev_out: np.ndarray,
-        cur_in: np.ndarray,
-        cur_out: np.ndarray,
-        flow_b: np.ndarray,
-        mask: np.ndarray,
-    ) -> None:
-        self._sum_in += _masked_warp_error(cur_in, prev_in, flow_b, mask)
-        self._sum_out += _masked_warp_error(cur_out, prev_out, flow_b, mask)
+    def _add(self, pair: _Pair) -> None:
+        self._sum_in += _masked_warp_error(pair.cur_in, pair.prev_in, pair.flow_b, pair.mask)
+        self._sum_out += _masked_warp_error(pair.cur_out, pair.prev_out, pair.flow_b, pair.mask)
 
     def _mean(self, total: float) -> float:
         self._check_pairs()
@@ -201,18 +198,10 @@ class GradeFlickerMeter(_FlowPairs):
         self.change_out = 0.0  # Σ |O_t − warp(O_{t−1})|² over pairs and kept pixels
         self.change_graded = 0.0  # Σ |A_t · (I_t − warp(I_{t−1}))|²
 
-    def _add(
-        self,
-        prev_in: np.ndarray,
-        prev_out: np.ndarray,
-        cur_in: np.ndarray,
-        cur_out: np.ndarray,
-        flow_b: np.ndarray,
-        mask: np.ndarray,
-    ) -> None:
-        slopes = local_grade_slopes(cur_in, cur_out)[mask]  # (n,3,3)
-        d_in = (cur_in - warp(prev_in, flow_b))[mask]  # (n,3)
-        d_out = (cur_out - warp(prev_out, flow_b))[mask]
+    def _add(self, pair: _Pair) -> None:
+        slopes = local_grade_slopes(pair.cur_in, pair.cur_out)[pair.mask]  # (n,3,3)
+        d_in = (pair.cur_in - warp(pair.prev_in, pair.flow_b))[pair.mask]  # (n,3)
+        d_out = (pair.cur_out - warp(pair.prev_out, pair.flow_b))[pair.mask]
         graded = np.einsum("nij,nj->ni", slopes, d_in, dtype=np.float64)
         self.change_out += float(np.square(d_out, dtype=np.float64).sum())
         self.change_graded += float(np.square(graded).sum())

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,25 +144,16 @@ def test_ctrl_c_saves_the_look_so_far_and_exits_130(tmp_path, monkeypatch):
 
     monkeypatch.setattr(hrstyle.look.tune, "perceptual_loss", interrupted_on_third_step)
     out = tmp_path / "a.look.safetensors"
-    result = runner.invoke(
-        app,
-        [
-            "tune",
-            str(SAMPLES / "keyframe.png"),
-            str(SAMPLES / "look.jpg"),
-            "-o",
-            str(out),
-            "--steps",
-            "10",
-            "--size",
-            "32",
-            "--net",
-            "hrnet-small",
-        ],
-    )
+    result = _tiny_tune(out)
     assert result.exit_code == 130, result.output
     look = load_look(out)
     assert look.meta.stopped == "interrupted" and look.meta.steps_done == 2
+
+
+def _tiny_tune(out: Path):
+    """A 10-step tune of the sample pair at 32 px with the small network, through the CLI."""
+    args = ["tune", SAMPLES / "keyframe.png", SAMPLES / "look.jpg", "-o", out, "--steps", "10", "--size", "32"]
+    return runner.invoke(app, [str(a) for a in [*args, "--net", "hrnet-small"]])
 
 
 def _loss_turning_nan_at(monkeypatch, call: int) -> None:
@@ -180,22 +172,7 @@ def _loss_turning_nan_at(monkeypatch, call: int) -> None:
 def test_a_loss_turning_nan_keeps_the_last_good_look_and_warns(tmp_path, monkeypatch):
     _loss_turning_nan_at(monkeypatch, 4)
     out = tmp_path / "a.look.safetensors"
-    result = runner.invoke(
-        app,
-        [
-            "tune",
-            str(SAMPLES / "keyframe.png"),
-            str(SAMPLES / "look.jpg"),
-            "-o",
-            str(out),
-            "--steps",
-            "10",
-            "--size",
-            "32",
-            "--net",
-            "hrnet-small",
-        ],
-    )
+    result = _tiny_tune(out)
     assert result.exit_code == 0, result.output
     assert "warning: the loss became NaN/Inf; saved the last good weights" in result.output
     look = load_look(out)  # refuses non-finite weights, so these are finite
