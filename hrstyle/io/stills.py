@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
@@ -69,6 +68,7 @@ _HALF_MAX = 65504.0
 
 
 _PNG_COMPRESSION = 3
+_UNKNOWN_DATE = "0000:00:00 00:00:00"
 
 
 # The largest frame hrstyle decodes: 16384x8192 (16K DCI 15360x8640 fits). A frame
@@ -167,7 +167,7 @@ def read_still(path: Path, hint: str) -> Image:
         width=spec.width,
         height=spec.height,
         has_alpha=alpha is not None,
-        attributes=_kept_attributes(spec, path),
+        attributes=_kept_attributes(spec),
     )
     return Image(pixels, alpha, frame_spec)
 
@@ -225,12 +225,8 @@ def _channel_layout(spec: oiio.ImageSpec, path: Path, hint: str) -> tuple[list[i
     return (colour[:3] if len(colour) >= 3 else [colour[0]] * 3), alpha
 
 
-def _kept_attributes(spec: oiio.ImageSpec, path: Path) -> dict[str, str | int | float]:
-    # OpenImageIO stamps a file it writes with the time of writing when it names no
-    # DateTime: an EXR rendered twice would differ. The input's own, or its file's
-    # modification time, keeps a re-render of the same frame the same bytes.
-    mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-    kept: dict[str, str | int | float] = {"DateTime": mtime.strftime("%Y:%m:%d %H:%M:%S")}
+def _kept_attributes(spec: oiio.ImageSpec) -> dict[str, str | int | float]:
+    kept: dict[str, str | int | float] = {}
     for param in spec.extra_attribs:
         if param.name not in _KEPT_ATTRIBUTES:
             continue
@@ -347,6 +343,10 @@ def _output_spec(
         out.attribute("oiio:UnassociatedAlpha", 1)
     if depth in ("uint10", "uint12"):
         out.attribute("oiio:BitsPerSample", _INT_BITS[depth])
+    if file_format == "openexr" and "DateTime" not in spec.attributes:
+        # OpenImageIO stamps an EXR with the time of writing unless it is given one, so the
+        # same frame rendered twice would differ: an input without a date gets EXIF's "unknown".
+        out.attribute("DateTime", _UNKNOWN_DATE)
     if file_format == "png":
         # zlib level 3 writes a 1080p frame 3x faster than OIIO's 6 for ~10% more bytes;
         # PNG writing was the slowest step of a render.
