@@ -175,6 +175,16 @@ class RenderOptions:
             "8K in well under a second. Default: lut when --lut is given, else network.",
         ),
     ] = None
+    mix: Annotated[
+        float,
+        typer.Option(
+            "--mix",
+            min=0.0,
+            max=1.0,
+            rich_help_panel=RENDERING,
+            help="The node mix: 0 leaves the frames untouched, 1 is the full look (or LUT), 0.5 half of it.",
+        ),
+    ] = 1.0
     interpolation: Annotated[
         str,
         typer.Option(
@@ -196,6 +206,7 @@ class RenderOptions:
             colorspace=self.colorspace,
             interpolation=self.interpolation,
             compile=self.compile_net,
+            mix=self.mix,
             **({"tile": self.tile} if self.tile is not None else {}),
         )
 

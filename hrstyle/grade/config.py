@@ -62,6 +62,7 @@ class RenderCfg:
     precision: str = "auto"  # network activations: auto = bf16/fp16 on CUDA, fp32 elsewhere
     compile: bool = False  # torch.compile the network; costs time before the first frame
     device: str = "auto"
+    mix: float = 1.0  # the node mix: 0 leaves frames untouched, 1 is the full grade, between blends towards it
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
@@ -82,6 +83,8 @@ class RenderCfg:
             raise InputError(f"LUT interpolation {self.interpolation!r}: expected one of {', '.join(INTERPOLATIONS)}")
         if self.precision not in PRECISIONS:
             raise InputError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
+        if not 0.0 <= self.mix <= 1.0:
+            raise InputError(f"--mix {self.mix}: expected a value from 0 (untouched) to 1 (the full grade)")
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from torch import Tensor
 from ..device import pick_device
 from ..errors import InputError, ShapeError
 from .config import INTERPOLATIONS
+from .steps import mix_grade
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -171,7 +172,7 @@ class Lut3D:
     def grade(
         self, frames: Tensor, cfg: RenderCfg, smoother: CoefficientSmoother | None = None, links: Sequence[Link] = ()
     ) -> Tensor:
-        return apply_lut(self, frames, cfg.interpolation)
+        return mix_grade(frames, apply_lut(self, frames, cfg.interpolation), cfg.mix)
 
 
 def lattice(size: int, lo: Sequence[float], hi: Sequence[float]) -> Tensor:

@@ -207,12 +207,19 @@ def grade_with_network(
     path, or the tiled native one with ``cfg.native``."""
     with torch.inference_mode():
         if cfg.native:
-            return run_native_tiled(look.net, full, cfg)
+            return mix_grade(full, run_native_tiled(look.net, full, cfg), cfg.mix)
         work_in = to_work_size(full, look)
         A, b = fit_grade(work_in, run_network(look.net, work_in, cfg), cfg)
         if smoother is not None:
             A, b = smooth_grade(smoother, links, work_in, A, b)
+        if cfg.mix != 1:  # the transform is I + A·I + b, so scaling A and b blends it towards the identity
+            A, b = A * cfg.mix, b * cfg.mix
         return apply_grade(full, A, b)
+
+
+def mix_grade(frames: Tensor, graded: Tensor, mix: float) -> Tensor:
+    """The node mix: ``graded`` blended towards ``frames`` (both (B,3,H,W)); 1 returns ``graded`` as it is."""
+    return graded if mix == 1 else torch.lerp(frames, graded, mix)
 
 
 def auto_batch_size(device: torch.device, height: int, width: int) -> int:

@@ -84,10 +84,11 @@ class Manifest:
             raise OutputError(f"{out_dir}: holds a render of another shot ({saved['shot']}); {redo}")
         if saved["options"] != key["options"]:
             old = saved["options"] if isinstance(saved["options"], dict) else {}
+            new = key["options"]
             changed = ", ".join(
-                f"{name} {_shown(old.get(name))} -> {_shown(value)}"
-                for name, value in key["options"].items()
-                if old.get(name) != value
+                f"{name} {_shown(old.get(name))} -> {_shown(new.get(name))}"
+                for name in {**old, **new}
+                if old.get(name) != new.get(name)
             )
             raise OutputError(f"{out_dir}: holds a render with other options ({changed}); {redo}")
         return cls(path, key, frames)

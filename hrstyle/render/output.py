@@ -20,7 +20,8 @@ from .config import OutputCfg
 def pixel_options(grade: Grade, cfg: RenderCfg, output: OutputCfg) -> dict[str, Any]:
     """The settings that change output pixels, as the manifest records them; ``grade``
     as `Grade.prepare` returns it, so the precision is the one it will run at."""
-    return {**grade.pixel_options(cfg), "ext": output.ext, "bit_depth": output.bit_depth}
+    mix = {"mix": cfg.mix} if cfg.mix != 1 else {}  # absent at 1, so renders from before --mix still resume
+    return {**grade.pixel_options(cfg), **mix, "ext": output.ext, "bit_depth": output.bit_depth}
 
 
 def default_output_dir(shot_source: str | Path, look_path: str | Path) -> Path:

@@ -452,3 +452,16 @@ def test_a_lut_hash_names_its_numbers_not_its_file(tmp_path, cube):
     commented.write_text("# graded by hand\n" + cube.read_text().replace("graded", "renamed"))
     assert lut_sha256(read_cube(commented)) == lut_sha256(read_cube(cube))
     assert lut_sha256(Lut3D.identity(17)) != lut_sha256(read_cube(cube))
+
+
+def test_apply_mix_blends_a_lut_and_is_recorded_in_the_manifest(tmp_path, plates, cube):
+    out = tmp_path / "half"
+    result = runner.invoke(app, ["apply", str(plates), "--lut", str(cube), "--mix", "0.5", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert manifest(out)["options"]["mix"] == 0.5
+    source = to_tensor(read_image(plates / "s.1001.png").pixels)
+    expected = torch.lerp(source, apply_lut(read_cube(cube), source), 0.5).clamp(0, 1)
+    written = to_tensor(read_image(out / "s.1001.png").pixels)
+    assert (written - expected).abs().max() <= 0.5 / 255 + 1e-6
+    full = runner.invoke(app, ["apply", str(plates), "--lut", str(cube), "-o", str(out)])
+    assert_one_line_error(full, 2, "mix 0.5 -> default")  # a folder holds one mix

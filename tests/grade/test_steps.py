@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from helpers import make_look, psnr, sample_pixels
@@ -110,3 +112,16 @@ def test_render_cfg_checks_its_values(kwargs, fragment):
 def test_half_precision_is_refused_on_the_cpu():
     with pytest.raises(InputError, match="half precision is for a GPU"):
         steps.prepare_look(make_look(), RenderCfg(device="cpu", precision="bf16"))
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_the_mix_blends_the_grade_towards_the_untouched_frame(native):
+    look, frame = make_look(grade=0.02), to_tensor(sample_pixels(step=8))
+    cfg = RenderCfg(native=native, tile=64)
+    full, half = grade_batch(look, frame, cfg), grade_batch(look, frame, replace(cfg, mix=0.5))
+    assert torch.equal(grade_batch(look, frame, replace(cfg, mix=1.0)), full)
+    torch.testing.assert_close(grade_batch(look, frame, replace(cfg, mix=0.0)), frame, atol=1e-6, rtol=0)
+    assert (full - frame).abs().mean() > 0.01
+    torch.testing.assert_close(half - frame, (full - frame) / 2, atol=1e-5, rtol=0)
+    with pytest.raises(InputError, match="--mix 1.5"):
+        RenderCfg(mix=1.5)
