@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import OpenImageIO as oiio
 import pytest
@@ -196,3 +197,9 @@ class Exploit:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
+
+
+def rgb(image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """uint8 photo -> float32 RGB [0,1], optionally area-resized to (width, height)."""
+    out = image.astype(np.float32) / 255
+    return out if size is None else cv2.resize(out, size, interpolation=cv2.INTER_AREA)

@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import rgb
 from skimage import data
 from skimage.metrics import structural_similarity
 
@@ -14,12 +15,6 @@ from hrstyle.score import flicker, metrics
 
 # Global recolour with channel cross-talk: a grade a colour guided filter fits exactly.
 M = np.float32([[0.8, 0.1, 0.05], [0.05, 0.7, 0.1], [0.1, 0.05, 0.6]])
-
-
-def rgb(image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
-    """uint8 photo -> float32 RGB [0,1], optionally area-resized to (width, height)."""
-    out = image.astype(np.float32) / 255
-    return out if size is None else cv2.resize(out, size, interpolation=cv2.INTER_AREA)
 
 
 @pytest.fixture(scope="module")

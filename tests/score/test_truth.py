@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 import pytest
-from conftest import SAMPLES
+from helpers import SAMPLES, rgb
 from skimage import data
 from skimage.color import deltaE_ciede2000
 
@@ -11,11 +11,6 @@ from hrstyle.errors import SequenceError
 from hrstyle.grade.temporal import compute_flow, warp
 from hrstyle.io.stills import read_image
 from hrstyle.score import flicker, truth
-
-
-def rgb(image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
-    out = image.astype(np.float32) / 255
-    return out if size is None else cv2.resize(out, size, interpolation=cv2.INTER_AREA)
 
 
 @pytest.fixture(scope="module")
