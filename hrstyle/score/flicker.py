@@ -14,9 +14,9 @@ from typing import Callable, Iterable, TypeVar
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import SequenceError
+from ..grade.guided import box_mean
 from ..grade.temporal import compute_flow, occlusion_mask, warp
 from ..io.tensors import to_tensor
 from .prepare import METRIC_LONG_SIDE, prepare_pair
@@ -170,21 +170,13 @@ def local_grade_slopes(
         + [guide[:, i : i + 1] * target for i in range(3)],
         1,
     )
-    means = _box_mean(torch.cat((guide, target, products), 1), r)[0]
+    means = box_mean(torch.cat((guide, target, products), 1), r)[0]
     mean_i, mean_p = means[0:3], means[3:6]
     cov_ii = means[6:15].reshape(3, 3, *means.shape[1:]) - mean_i[:, None] * mean_i[None, :]
     cov_ip = means[15:24].reshape(3, 3, *means.shape[1:]) - mean_i[:, None] * mean_p[None, :]  # [in, out]
     cov_ii = cov_ii.permute(2, 3, 0, 1) + eps * torch.eye(3, dtype=torch.float64)
     slopes = torch.linalg.solve(cov_ii, cov_ip.permute(2, 3, 0, 1))  # (H,W,in,out)
     return slopes.transpose(-2, -1).float().numpy()
-
-
-def _box_mean(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over each (2r+1)² window clipped to the image, as `hrstyle.guided.box_filter`, but in the input's
-    dtype: at eps 1e-6 a flat window's covariance is below float32's resolution of its second moments."""
-    k = 2 * r + 1
-    x = F.avg_pool2d(x, (k, 1), stride=1, padding=(r, 0), count_include_pad=False)
-    return F.avg_pool2d(x, (1, k), stride=1, padding=(0, r), count_include_pad=False)
 
 
 class GradeFlickerMeter(_FlowPairs):
