@@ -143,10 +143,10 @@ class SweepBar(Bar):
             plain="sweep {completed}/{total} steps ({percent:.0%}) · {cell}",
             transient=False,
         )
-        self.steps = self.done = self.total = 0
+        self.steps = self.done = 0
 
     def step(self, p: SweepProgress) -> None:
-        self.steps, self.total = p.steps, p.total
+        self.steps = p.steps
         self.update(
             p.total,
             p.completed,
