@@ -60,7 +60,7 @@ NET_PRESETS: dict[str, NetCfg] = {
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-COLOUR_MATCHES = ("none", "mkl")
+COLOUR_MATCHES = ("none", "mkl", "matched")  # identity; MKL (colour_match.py); correspondences (correspond.py)
 
 
 # Both loss terms start at 1 (tune.py), so equal weights mean as much look as structure;
@@ -81,6 +81,7 @@ class TuneCfg:
     net: str = "hrnet"  # a key of net.NET_PRESETS
     colour_match: str = "mkl"  # the starting global colour transform (colour_match.COLOUR_MATCHES): bench/pairs.py
     judge_size: int = 512  # long side the losses judge the look at (judge_long_side); 0 = the work size
+    match_weight: float = 0.0  # the correspondence term (MatchTerm): matched reference colours, correspond.py
     steady_weight: float = 3.0  # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
     steady_shift: float = 1.0  # that move: up to this many work-size pixels on each axis ...
     steady_zoom: float = 0.02  # ... and a zoom by up to this fraction either way
@@ -104,12 +105,13 @@ class TuneCfg:
         weights = (
             self.content_weight,
             self.style_weight,
+            self.match_weight,
             self.steady_weight,
             self.structure_weight,
             self.residual_weight,
         )
         if min(weights) < 0 or not math.isfinite(sum(weights)):
-            raise ValueError("content, style, steadiness, structure and residual weights must be finite and >= 0")
+            raise ValueError("loss weights (content, style, match, steady, structure, residual) must be finite, >= 0")
         if not (0 <= self.steady_shift <= 8 and 0 <= self.steady_zoom <= 0.2):
             raise ValueError(
                 f"the steadiness move must be 0-8 px and 0-20% zoom, got {self.steady_shift} px and {self.steady_zoom}"

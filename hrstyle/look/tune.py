@@ -43,6 +43,7 @@ from ..io.tensors import to_tensor
 from ..score.metrics import affine_residual_tensor, structure_ssim_tensor
 from .colour_match import mkl_transfer
 from .config import NET_PRESETS, STYLE_LAYERS, TuneCfg
+from .correspond import Matches, match, matched_transfer
 from .file import Look, save_look
 from .meta import LookMeta, file_sha256, printable
 from .net import HRNet
@@ -60,6 +61,7 @@ class StepStats:
     steady: float = 0.0  # the steadiness term, unweighted (0 when its weight is 0)
     structure_ssim: float = 1.0  # docs/metrics.md's figures of the judged grade against the judged keyframe
     affine_residual: float = 0.0
+    match: float = 0.0  # the correspondence term, unweighted (0 when its weight is 0)
 
 
 @dataclass
@@ -87,13 +89,16 @@ def prepare(image: Tensor, size: int, device: torch.device) -> Tensor:
     return resize_long_side(image.float(), size).to(device)
 
 
-def initial_net(content: Tensor, look: Tensor, cfg: TuneCfg) -> HRNet:
+def initial_net(content: Tensor, look: Tensor, cfg: TuneCfg, vgg: VGGFeatures | None = None) -> HRNet:
     """The network a tune of ``content`` towards ``look`` (both at the work size) starts from:
-    ``cfg.colour_match``'s global transform, with a zero residual."""
+    ``cfg.colour_match``'s global transform, with a zero residual. "matched" needs ``vgg``
+    (a fresh `VGGFeatures` by default)."""
     torch.manual_seed(cfg.seed)
     net = HRNet(NET_PRESETS[cfg.net])
     if cfg.colour_match == "mkl":
         net.set_colour(*mkl_transfer(content, look))
+    elif cfg.colour_match == "matched":
+        net.set_colour(*matched_transfer(match(vgg or VGGFeatures(), content, look)))
     return net
 
 
@@ -149,6 +154,28 @@ class PhotorealGuard:
         with torch.autocast(judged.device.type, enabled=False):
             judged = judged.float()
             return structure_ssim_tensor(self.keyframe, judged)[0], affine_residual_tensor(self.keyframe, judged)[0]
+
+
+class MatchTerm:
+    """How far the judged grade's colours are from the reference colours its cells matched
+    (correspond.py), weighted by match weight and the matches' trust: 1 = as far as the
+    keyframe itself, 0 everywhere when the reference shows nothing of the keyframe.
+
+    Unlike the Gram targets, each place is pulled only towards what the same thing looks
+    like in the reference, so the grade is carried without the reference's other content.
+    """
+
+    def __init__(self, matches: Matches):
+        self.matches = matches
+        weight = matches.weight * matches.trust
+        self.weight = weight / weight.sum().clamp_min(1e-8)
+        self.norm = self._distance(matches.content).clamp_min(1e-8)
+
+    def _distance(self, cells: Tensor) -> Tensor:
+        return (self.weight * (cells - self.matches.target).pow(2).sum(1)).sum()
+
+    def __call__(self, judged: Tensor) -> Tensor:
+        return self._distance(self.matches.cells(judged.float())) / self.norm
 
 
 def lr_factor(cfg: TuneCfg, step: int) -> float:
@@ -222,15 +249,16 @@ def tune(
     """
     device = torch.device(device)
     content = prepare(keyframe, cfg.size, device)
-    net = init if init is not None else initial_net(content, prepare(look, cfg.size, device), cfg)
-    net = net.to(device).train().requires_grad_(True)
     vgg = (vgg or VGGFeatures()).to(device)
+    net = init if init is not None else initial_net(content, prepare(look, cfg.size, device), cfg, vgg)
+    net = net.to(device).train().requires_grad_(True)
     targets = (targets if targets is not None else tune_targets(vgg, keyframe, look, net, cfg)).to(device)
     judged_keyframe = prepare(keyframe, judge_long_side(cfg, keyframe), device)
     opt = _optimizer(net, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg, step))
     layer_weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))
     steadiness = SteadinessTerm(content, cfg) if cfg.steady_weight > 0 else None
+    matched = MatchTerm(match(vgg, keyframe, look)) if cfg.match_weight > 0 else None
     guard = PhotorealGuard(judged_keyframe)
 
     history: list[StepStats] = []
@@ -245,8 +273,10 @@ def tune(
                 terms = perceptual_loss(vgg, judged, targets, cfg.content_weight, cfg.style_weight, layer_weights)
                 steady = steadiness(net, content, out) if steadiness is not None else torch.zeros(())
                 structure, residual = guard(judged)
+                matching = matched(judged) if matched is not None else torch.zeros(())
                 total = (
                     terms.total
+                    + cfg.match_weight * matching
                     + cfg.steady_weight * steady
                     + cfg.structure_weight * (1 - structure)
                     + cfg.residual_weight * residual / guard.floor
@@ -263,9 +293,10 @@ def tune(
                 terms.style.item(),
                 {k: v.item() for k, v in terms.per_layer.items()},
                 time.perf_counter() - start,
-                steady.item(),
-                structure.item(),
-                residual.item(),
+                steady=steady.item(),
+                structure_ssim=structure.item(),
+                affine_residual=residual.item(),
+                match=matching.item(),
             )
             history.append(stats)
             if best is None or stats.total < best.total * (1 - cfg.min_delta):
@@ -297,6 +328,7 @@ def look_meta(result: TuneResult, keyframe: Path, look: Path, vgg_weights: str) 
         "content": result.final.content,
         "style": result.final.style,
         "steady": result.final.steady,
+        "match": result.final.match,
         "structure_ssim": result.final.structure_ssim,
         "affine_residual": result.final.affine_residual,
         **{f"style_{k}": v for k, v in result.final.per_layer.items()},
