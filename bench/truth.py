@@ -297,7 +297,7 @@ def run_pairs(
     sheet_rows: list[tuple[list[np.ndarray], list[str]]],
 ) -> list[Row]:
     cheap, variants = _methods(args)
-    chosen = PAIRS[tier][: args.limit] if args.limit else PAIRS[tier]
+    chosen = PAIRS[tier][args.skip :][: args.limit or None]
     scored = tier in SCORED_TIERS
     rows: list[Row] = []
     for pair in chosen:
@@ -678,6 +678,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated: same, similar, unrelated, relight, shot",
     )
     parser.add_argument("--limit", type=int, default=0, help="only the first N pairs of each tier (smoke runs)")
+    parser.add_argument("--skip", type=int, default=0, help="leave out the first N pairs of each tier (runs in parts)")
     parser.add_argument(
         "--methods",
         default="untouched,truth,mkl,reinhard,hrstyle",

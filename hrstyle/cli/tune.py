@@ -70,11 +70,21 @@ def tune(
     colour_match: Annotated[
         str,
         typer.Option(
-            help="Start from a global colour match: mkl (closed-form mean and covariance match) or none (the keyframe "
-            "as it is).",
+            help="Start from a global colour match: matched (fitted where keyframe and reference show the same "
+            "thing; the keyframe as it is when they show nothing alike), mkl (closed-form mean and covariance match "
+            "of the whole images) or none (the keyframe as it is).",
             rich_help_panel=TUNING,
         ),
     ] = DEFAULTS.colour_match,
+    match_weight: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            rich_help_panel=TUNING,
+            help="Pull each place towards the colour of the same thing in the reference, where the two images show "
+            "the same scene (0 = off; no effect on an unrelated reference).",
+        ),
+    ] = DEFAULTS.match_weight,
     steady_weight: Annotated[
         float,
         typer.Option(
@@ -140,6 +150,7 @@ def tune(
             seed=seed,
             net=net,
             colour_match=colour_match,
+            match_weight=match_weight,
             steady_weight=steady_weight,
             structure_weight=structure_weight,
             residual_weight=residual_weight,

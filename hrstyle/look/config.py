@@ -79,9 +79,9 @@ class TuneCfg:
     style_weight: float = DEFAULT_STYLE_WEIGHT
     layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)  # relu1_1 .. relu5_1
     net: str = "hrnet"  # a key of net.NET_PRESETS
-    colour_match: str = "mkl"  # the starting global colour transform (colour_match.COLOUR_MATCHES): bench/pairs.py
+    colour_match: str = "matched"  # the starting global colour transform (COLOUR_MATCHES): docs/experiments.md
     judge_size: int = 512  # long side the losses judge the look at (judge_long_side); 0 = the work size
-    match_weight: float = 0.0  # the correspondence term (MatchTerm): matched reference colours, correspond.py
+    match_weight: float = 2.0  # the correspondence term (MatchTerm): matched reference colours, correspond.py
     steady_weight: float = 3.0  # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
     steady_shift: float = 1.0  # that move: up to this many work-size pixels on each axis ...
     steady_zoom: float = 0.02  # ... and a zoom by up to this fraction either way
@@ -111,7 +111,9 @@ class TuneCfg:
             self.residual_weight,
         )
         if min(weights) < 0 or not math.isfinite(sum(weights)):
-            raise ValueError("loss weights (content, style, match, steady, structure, residual) must be finite, >= 0")
+            raise ValueError(
+                "content, style, match, steadiness, structure and residual weights must be finite and >= 0"
+            )
         if not (0 <= self.steady_shift <= 8 and 0 <= self.steady_zoom <= 0.2):
             raise ValueError(
                 f"the steadiness move must be 0-8 px and 0-20% zoom, got {self.steady_shift} px and {self.steady_zoom}"
