@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..grade.config import DEFAULT_SMOOTHNESS, BakeCfg
 from .app import OUTPUT, command, err, fail, out
+from .options import StyleWeightOpt
 from .score import figures_table
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ def bake(
         ),
     ] = BakeCfg.seed,
     device: Annotated[str, typer.Option(help="Where the look runs: auto, cpu, cuda or mps.")] = "auto",
+    style_weight: StyleWeightOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing .cube file.", rich_help_panel=OUTPUT)
     ] = False,
@@ -125,7 +127,13 @@ def bake(
         fail(f"--size {size}: expected 33 or 65", 2)
     cfg = BakeCfg(size=size, smoothness=smoothness, method=interpolation, samples_per_frame=samples, seed=seed)
     result = bake_files(
-        look_file, sources, output, cfg, RenderCfg(device=device), look_image=look_image, overwrite=force
+        look_file,
+        sources,
+        output,
+        cfg,
+        RenderCfg(device=device, style_weight=style_weight),
+        look_image=look_image,
+        overwrite=force,
     )
     if as_json:
         print(

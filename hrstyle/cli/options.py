@@ -52,6 +52,18 @@ VggOpt = Annotated[
 ]
 
 
+StyleWeightOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--style-weight",
+        rich_help_panel=RENDERING,
+        show_default=False,
+        help="The point of a conditional look's content/style trade-off (tune --trade-off) to render, within "
+        "its range: higher takes on more of the look. Default: the style weight it was tuned at.",
+    ),
+]
+
+
 @dataclass(frozen=True)
 class RenderOptions:
     """apply's and farm's shared options, as given on the command line."""
@@ -185,6 +197,7 @@ class RenderOptions:
             help="The node mix: 0 leaves the frames untouched, 1 is the full look (or LUT), 0.5 half of it.",
         ),
     ] = 1.0
+    style_weight: StyleWeightOpt = None
     interpolation: Annotated[
         str,
         typer.Option(
@@ -207,6 +220,7 @@ class RenderOptions:
             interpolation=self.interpolation,
             compile=self.compile_net,
             mix=self.mix,
+            style_weight=self.style_weight,
             **({"tile": self.tile} if self.tile is not None else {}),
         )
 

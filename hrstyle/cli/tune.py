@@ -16,6 +16,7 @@ from ..look.config import (
     SWEEP_TUNE,
     SweepCfg,
     TuneCfg,
+    parse_trade_off,
     parse_weights,
 )
 from .app import EXIT_INTERRUPTED, OUTPUT, TUNING, command, err, fail, out
@@ -58,8 +59,24 @@ def tune(
         typer.Option(min=0.0, help="Keep the keyframe's structure: higher is more faithful.", rich_help_panel=TUNING),
     ] = DEFAULTS.content_weight,
     style_weight: Annotated[
-        float, typer.Option(min=0.0, help="Take on the look: higher is stronger.", rich_help_panel=TUNING)
+        float,
+        typer.Option(
+            min=0.0,
+            help="Take on the look: higher is stronger. With --trade-off, the point apply renders by default.",
+            rich_help_panel=TUNING,
+        ),
     ] = DEFAULTS.style_weight,
+    trade_off: Annotated[
+        Optional[str],
+        typer.Option(
+            "--trade-off",
+            metavar="LO:HI",
+            show_default=False,
+            rich_help_panel=TUNING,
+            help="Tune one look for every style/content ratio from LO to HI (0.25:4 spans hrstyle sweep's grid); "
+            "hrstyle apply --style-weight then picks any point without tuning again.",
+        ),
+    ] = None,
     seed: Annotated[
         int,
         typer.Option(
@@ -147,6 +164,7 @@ def tune(
             size=size,
             content_weight=content_weight,
             style_weight=style_weight,
+            trade_off=parse_trade_off(trade_off) if trade_off is not None else None,
             seed=seed,
             net=net,
             colour_match=colour_match,
@@ -175,6 +193,9 @@ def tune(
 
 def _report_tune(result: TuneResult, device: str) -> None:
     f = result.final
+    lo, hi = result.cfg.style_weights
+    if lo < hi:
+        err.print(f"style weights {lo:g} to {hi:g}; the figures below are at {result.cfg.style_weight:g}")
     err.print(
         f"{result.stopped} after {result.steps_done} steps · total {f.total:.3f} · content {f.content:.3f} · "
         f"style {f.style:.3f} · steady {f.steady:.3f} · structure {f.structure_ssim:.3f} · "
@@ -285,6 +306,15 @@ def sweep(
             help="Save every cell's look file (cell_c<content>_s<style>.look.safetensors) for hrstyle apply.",
         ),
     ] = False,
+    one_look: Annotated[
+        bool,
+        typer.Option(
+            "--one-look",
+            rich_help_panel=TUNING,
+            help="Tune one conditional look over every cell's style/content ratio (tune --trade-off) and render each "
+            "cell from it: one tune instead of one per cell. Saves it as trade_off.look.safetensors.",
+        ),
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite a sweep already in the output folder.", rich_help_panel=OUTPUT)
     ] = False,
@@ -310,6 +340,7 @@ def sweep(
         tune_cfg,
         preview_size=preview_size,
         keep=keep,
+        one_look=one_look,
     )
     dev = pick_device(device)
     with SweepBar() as bar:
@@ -331,7 +362,11 @@ def sweep(
                 f"interrupted; the finished cells' previews{' and looks' if keep else ''} are in {output}",
                 EXIT_INTERRUPTED,
             )
-    looks = f"{len(result.cells)} look{'s' if len(result.cells) > 1 else ''}"
+    looks = (
+        f"one look for {len(result.cells)} cells"
+        if one_look
+        else f"{len(result.cells)} look{'s' if len(result.cells) > 1 else ''}"
+    )
     table = Table(
         title=f"{keyframe.name} → {look_image.name}: {looks} at {size} px, {result.seconds:.0f} s on {dev.type}"
     )
@@ -349,5 +384,12 @@ def sweep(
             steps_done,
         )
     out.print(table)
-    for path in (result.sheet_path, result.json_path, *(c.look_path for c in result.cells if c.look_path)):
+    if one_look:
+        err.print(
+            f"one conditional tune in place of {len(result.cells)}; apply a cell with --look "
+            f"{result.cells[0].look_path} --style-weight <style/content>",
+            markup=False,
+        )
+    kept = dict.fromkeys(c.look_path for c in result.cells if c.look_path)
+    for path in (result.sheet_path, result.json_path, *kept):
         out.print(str(path), markup=False)

@@ -63,6 +63,7 @@ class RenderCfg:
     compile: bool = False  # torch.compile the network; costs time before the first frame
     device: str = "auto"
     mix: float = 1.0  # the node mix: 0 leaves frames untouched, 1 is the full grade, between blends towards it
+    style_weight: float | None = None  # the point of a conditional look's trade-off; None = the one it was tuned at
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
@@ -85,6 +86,8 @@ class RenderCfg:
             raise InputError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
         if not 0.0 <= self.mix <= 1.0:
             raise InputError(f"--mix {self.mix}: expected a value from 0 (untouched) to 1 (the full grade)")
+        if self.style_weight is not None and not (self.style_weight > 0 and math.isfinite(self.style_weight)):
+            raise InputError(f"--style-weight {self.style_weight}: expected a number > 0")
 
 
 @dataclass(frozen=True)

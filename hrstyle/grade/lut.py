@@ -161,6 +161,11 @@ class Lut3D:
             )
         if cfg.native:
             raise InputError("--native runs the look's network at full resolution; drop it to apply a LUT")
+        if cfg.style_weight is not None:
+            raise InputError(
+                "--style-weight picks a point of a conditional look and a LUT holds one grade; drop it, "
+                "or bake the LUT with hrstyle bake --style-weight"
+            )
         return self.to(pick_device(cfg.device))
 
     def pixel_options(self, cfg: RenderCfg) -> dict[str, Any]:

@@ -50,11 +50,14 @@ _PLANES_PER_FRAME = 12
 
 
 def prepare_look(look: Look, cfg: RenderCfg) -> Look:
-    """A copy of ``look`` ready to render with ``cfg``: its network on the device,
-    channels_last on CUDA, compiled if asked. Checks the precision suits the device."""
+    """A copy of ``look`` ready to render with ``cfg``: its network on the device at
+    ``cfg.style_weight``, channels_last on CUDA, compiled if asked. Checks the precision
+    suits the device and the style weight the look's range (InputError)."""
     device = pick_device(cfg.device)
     activation_dtype(cfg.precision, device)
+    style_weight = look.meta.pick_style_weight(cfg.style_weight)
     net = copy.deepcopy(look.net).to(device).eval().requires_grad_(False)
+    net.set_style_weight(style_weight)
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
         # The same convolution algorithm on every run, so a frame renders the same in any chunk.

@@ -26,6 +26,7 @@ class NetCfg:
     blocks: int = 1  # bottleneck blocks per stream per stage
     norm: str = "instance"
     act: str = "relu"
+    film: int = 0  # width of the style-weight embedding that modulates each stage (layers.FiLM); 0 = one point
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,7 +42,13 @@ class NetCfg:
             if type(value) is not expected:
                 raise ValueError(f"network setting {key!r}: expected {expected.__name__}, got {type(value).__name__}")
         cfg = replace(cls(), **data)
-        if not (1 <= cfg.width <= 256 and 1 <= cfg.streams <= 3 and 1 <= cfg.stages <= 16 and 1 <= cfg.blocks <= 8):
+        if not (
+            1 <= cfg.width <= 256
+            and 1 <= cfg.streams <= 3
+            and 1 <= cfg.stages <= 16
+            and 1 <= cfg.blocks <= 8
+            and 0 <= cfg.film <= 64
+        ):
             raise ValueError(f"network settings out of range: {cfg}")
         if cfg.norm not in NORMS:
             raise ValueError(f"unknown norm {cfg.norm!r}; expected one of {sorted(NORMS)}")
@@ -69,6 +76,13 @@ DEFAULT_CONTENT_WEIGHT = 1.0
 DEFAULT_STYLE_WEIGHT = 1.0
 
 
+# A conditional tune's style/content ratios when none are named: what the sweep's default grid spans.
+DEFAULT_TRADE_OFF = (0.25, 4.0)
+
+
+FILM_WIDTH = 16  # NetCfg.film of a conditional tune's network
+
+
 @dataclass(frozen=True)
 class TuneCfg:
     """Everything that decides a tune. Saved in the look file."""
@@ -92,6 +106,8 @@ class TuneCfg:
     lr_step: int = 200  # StepLR(200, 0.9), as in the paper
     lr_gamma: float = 0.9
     warmup: int = 20  # linear lr warm-up: at full lr the first steps jump away from the colour-match start
+    # style/content ratios (LO, HI) one conditional look covers (net.py's FiLM); None = the one point above
+    trade_off: tuple[float, float] | None = None
     patience: int = 60  # stop when the loss has not improved by min_delta for this many steps
     min_delta: float = 2e-3  # relative
     seed: int = 0
@@ -124,6 +140,22 @@ class TuneCfg:
             raise ValueError(f"unknown network {self.net!r}; expected one of {sorted(NET_PRESETS)}")
         if self.colour_match not in COLOUR_MATCHES:
             raise ValueError(f"unknown colour match {self.colour_match!r}; expected one of {', '.join(COLOUR_MATCHES)}")
+        if self.trade_off is not None:
+            lo, hi = self.trade_off
+            if not (0 < lo <= hi < math.inf and self.content_weight > 0):
+                raise ValueError(f"trade-off {lo:g}:{hi:g}: expected 0 < LO <= HI and a content weight > 0")
+            if not lo <= self.style_weight / self.content_weight <= hi:
+                raise ValueError(
+                    f"style weight {self.style_weight:g} at content weight {self.content_weight:g} is outside "
+                    f"the trade-off {lo:g}:{hi:g}; the look's default point must lie in its range"
+                )
+
+    @property
+    def style_weights(self) -> tuple[float, float]:
+        """The style weights (at ``content_weight``) the look covers: one point unless ``trade_off``."""
+        if self.trade_off is None:
+            return self.style_weight, self.style_weight
+        return self.trade_off[0] * self.content_weight, self.trade_off[1] * self.content_weight
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -155,6 +187,22 @@ def parse_weights(text: str, option: str = "weights") -> tuple[float, ...]:
     return weights
 
 
+def parse_trade_off(text: str) -> tuple[float, float]:
+    """``"0.25:4"`` -> ``(0.25, 4.0)``; raises InputError otherwise.
+
+    >>> parse_trade_off("0.5:2")
+    (0.5, 2.0)
+    """
+    lo, sep, hi = text.partition(":")
+    try:
+        bounds = (float(lo), float(hi))
+    except ValueError:
+        bounds = (0.0, 0.0)
+    if not sep or not 0 < bounds[0] <= bounds[1] < math.inf:
+        raise InputError(f"--trade-off {text!r}: expected LO:HI, style/content ratios with 0 < LO <= HI, like 0.25:4")
+    return bounds
+
+
 @dataclass(frozen=True)
 class SweepCfg:
     """What a sweep tunes: the grid of weights and every other tune setting, shared by all cells."""
@@ -165,11 +213,16 @@ class SweepCfg:
     preview_size: int = 512  # long side of each cell's graded keyframe; never above the keyframe's
     cell_width: int = 320  # width of one cell on the contact sheet
     keep: bool = False  # save every cell's look file
+    one_look: bool = False  # one conditional tune over the grid's style/content ratios, rendered at each cell
 
     def __post_init__(self) -> None:
         for name, weights in (("content weights", self.content_weights), ("style weights", self.style_weights)):
             if not _valid_weights(weights):
                 raise InputError(f"{name}: expected one or more distinct numbers >= 0, got {weights!r}")
+        if self.one_look and min(*self.content_weights, *self.style_weights) <= 0:
+            raise InputError(
+                "--one-look renders each cell at its style/content ratio from one look: weights must be > 0"
+            )
         if self.preview_size < 16 or self.cell_width < 16:
             raise InputError(
                 f"preview size and cell width: expected >= 16 px, got {self.preview_size} and {self.cell_width}"
@@ -179,6 +232,12 @@ class SweepCfg:
     def shape(self) -> tuple[int, int]:
         """(rows, columns) of the grid."""
         return len(self.content_weights), len(self.style_weights)
+
+    def one_look_tune(self) -> TuneCfg:
+        """The conditional tune of ``one_look``: content weight 1, style weights spanning every cell's ratio."""
+        ratios = [s / c for c in self.content_weights for s in self.style_weights]
+        lo, hi = min(ratios), max(ratios)
+        return replace(self.tune, content_weight=1.0, style_weight=min(max(1.0, lo), hi), trade_off=(lo, hi))
 
 
 # Small enough to finish in three minutes on two CPU cores (bench/demo.py); a production tune is TuneCfg().

@@ -57,7 +57,10 @@ class Look:
         return steps.prepare_look(self, cfg)
 
     def pixel_options(self, cfg: RenderCfg) -> dict[str, Any]:
+        # A conditional look's point changes its pixels; a plain look's options stay as they were.
+        point = {"style_weight": self.meta.pick_style_weight(cfg.style_weight)} if self.meta.conditional else {}
         options: dict[str, Any] = {
+            **point,
             "native": cfg.native,
             "colorspace": cfg.colorspace,
             "precision": str(activation_dtype(cfg.precision, self.device)).removeprefix("torch."),

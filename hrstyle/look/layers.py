@@ -73,3 +73,32 @@ class ConvNormAct(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.bn(self.conv(x))
+
+
+class StyleWeightEmbedding(nn.Module):
+    """log2(style weight) → a ``width``-wide code that the FiLM layers of a look read.
+
+    The log, because a colorist's steps along the trade-off are ratios (0.5, 1, 2)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(1, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
+
+    def forward(self, style_weight: Tensor) -> Tensor:
+        return self.mlp(style_weight.float().log2().reshape(-1, 1))
+
+
+class FiLM(nn.Module):
+    """Feature-wise scale and shift from an embedding (Perez et al. 2018), as "You Only Train
+    Once" conditions a network on its loss weights. Zero-initialised: it starts as the identity,
+    so a conditional tune starts from exactly the network a plain one does."""
+
+    def __init__(self, embedding: int, channels: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(embedding, 2 * channels)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: Tensor, code: Tensor) -> Tensor:
+        scale, shift = self.proj(code).to(x.dtype)[..., None, None].chunk(2, dim=1)
+        return x * (1 + scale) + shift

@@ -20,9 +20,11 @@ from typing import Any
 from .. import __version__
 from ..errors import InputError, LookFormatError
 from ..io.atomic import read_small_file
-from .config import NetCfg
+from .config import DEFAULT_STYLE_WEIGHT, NetCfg
 
-FORMAT_VERSION = 2  # 2: the network's global colour transform (colour.weight, colour.bias)
+# 2: the network's global colour transform (colour.weight, colour.bias)
+# 3: style_weights, the range of a conditional look (older looks are the one point they were tuned at)
+FORMAT_VERSION = 3
 
 
 LOOK_SUFFIX = ".look.safetensors"
@@ -63,9 +65,49 @@ class LookMeta:
     stopped: str  # completed | plateau | interrupted | non-finite
     keyframe_name: str = ""
     look_name: str = ""
+    # [lo, hi]: the style weights (at the tune's content weight) the look renders; lo == hi but for
+    # a conditional look (tune --trade-off). Empty: the one point tune_cfg names.
+    style_weights: list[float] = field(default_factory=list)
     format_version: int = FORMAT_VERSION
     hrstyle_version: str = __version__
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def __post_init__(self) -> None:
+        if not self.style_weights:
+            self.style_weights = [self.style_weight] * 2
+
+    @property
+    def style_weight(self) -> float:
+        """The point the look renders unless told otherwise: the style weight it was tuned at."""
+        weight = self.tune_cfg.get("style_weight")
+        weight = float(weight) if type(weight) in (int, float) and math.isfinite(weight) else DEFAULT_STYLE_WEIGHT
+        return min(max(weight, self.style_weights[0]), self.style_weights[1]) if self.style_weights else weight
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the look covers a range of the trade-off, so apply can pick a point of it."""
+        return self.style_weights[0] < self.style_weights[1]
+
+    def pick_style_weight(self, style_weight: float | None) -> float:
+        """``style_weight``, or the look's own when None, checked against the look's range.
+
+        Raises:
+            InputError: outside the range, with what to do about it.
+        """
+        if style_weight is None:
+            return self.style_weight
+        lo, hi = self.style_weights
+        if lo * (1 - 1e-6) <= style_weight <= hi * (1 + 1e-6):
+            return min(max(style_weight, lo), hi)
+        if not self.conditional:
+            raise InputError(
+                f"--style-weight {style_weight:g}: this look was tuned for style weight {lo:g} only; "
+                "tune it with --trade-off LO:HI to choose the weight when applying"
+            )
+        raise InputError(
+            f"--style-weight {style_weight:g}: outside this look's range {lo:g} to {hi:g}; "
+            "pick a weight in it, or tune again with a wider --trade-off"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,7 +162,8 @@ def check_version(meta: dict[str, Any]) -> int:
 
 
 def upgrade_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """Raw metadata of any supported format as the current format's (file.upgrade_look does the weights)."""
+    """Raw metadata of any supported format as the current format's (file.upgrade_look does the weights).
+    Versions 1 and 2 lack style_weights; LookMeta fills in the one point they were tuned at."""
     return {**meta, "format_version": FORMAT_VERSION} if check_version(meta) < FORMAT_VERSION else meta
 
 
@@ -130,6 +173,7 @@ _FIELD_TYPES: dict[str, type] = {
     "tune_cfg": dict,
     "final_losses": dict,
     "work_size": list,
+    "style_weights": list,
     "steps_done": int,
     "format_version": int,
     **dict.fromkeys(
@@ -165,6 +209,12 @@ def _check_field(name: str, value: Any) -> None:
         raise ValueError(f"{name}: holds control characters (terminal escapes); not a look hrstyle wrote")
     if name == "work_size" and not (len(value) == 2 and all(type(v) is int and 1 <= v <= _MAX_SIDE for v in value)):
         raise ValueError(f"work_size: expected [height, width] in pixels, got {value!r:.60}")
+    if name == "style_weights" and not (
+        len(value) == 2
+        and all(type(v) in (int, float) and math.isfinite(v) and v >= 0 for v in value)
+        and value[0] <= value[1]
+    ):
+        raise ValueError(f"style_weights: expected [lo, hi] with 0 <= lo <= hi, got {value!r:.60}")
     if name == "steps_done" and value < 0:
         raise ValueError(f"steps_done: expected a count >= 0, got {value}")
     if name == "final_losses" and not all(type(v) in (int, float) and math.isfinite(v) for v in value.values()):

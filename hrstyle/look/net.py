@@ -8,6 +8,11 @@ global affine colour transform of its input (`HRNet.colour`, the identity
 unless tune sets it, e.g. to the closed-form colour match of colour_match.py).
 The untrained network is therefore exactly that transform, so tuning starts
 from the keyframe, or from its global colour match, instead of from noise.
+
+A conditional look (``NetCfg.film`` > 0) also takes the style weight it renders
+at: FiLM layers after the stem and after every stage scale and shift each
+stream's features by a code of log2(style weight), so one network covers a
+range of the content/style trade-off (tune.py samples it).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from torch import Tensor, nn
 
 from ..errors import ShapeError
 from .config import MIN_SIDE, NetCfg
-from .layers import ConvNormAct, StableConv2d
+from .layers import ConvNormAct, FiLM, StableConv2d, StyleWeightEmbedding
 
 
 def _conv(cfg: NetCfg, cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True) -> ConvNormAct:
@@ -107,6 +112,18 @@ class HRNet(nn.Module):
         with torch.random.fork_rng(devices=[]):
             self.colour = StableConv2d(3, 3, 1)
         self.set_colour(torch.eye(3), torch.zeros(3))
+        self.style_weight = 1.0  # the point a conditional network renders (set_style_weight)
+        self.embed: StyleWeightEmbedding | None = None
+        if cfg.film:
+            with torch.random.fork_rng(devices=[]):  # as above: the trunk and later draws match a plain network's
+                self.embed = StyleWeightEmbedding(cfg.film)
+                self.film = nn.ModuleList(
+                    nn.ModuleList(FiLM(cfg.film, cfg.width << i) for i in range(n)) for n in stream_counts
+                )
+
+    def set_style_weight(self, style_weight: float) -> None:
+        """Render the point ``style_weight`` of a conditional network's trade-off; a plain network has one."""
+        self.style_weight = float(style_weight)
 
     @torch.no_grad()
     def set_colour(self, A: Tensor, b: Tensor) -> None:
@@ -121,6 +138,11 @@ class HRNet(nn.Module):
         ph, pw = -h % self.multiple, -w % self.multiple
         padded = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
         xs = [self.stem(padded)]
-        for stage in self.stages:  # a stage's fusion also creates the next stage's new, coarser stream
+        code = None if self.embed is None else self.embed(padded.new_tensor([self.style_weight]))
+        for i, stage in enumerate(self.stages):  # a stage's fusion also creates the next stage's new, coarser stream
+            if code is not None:
+                xs = [film(x, code) for film, x in zip(self.film[i], xs)]
             xs = stage(xs)
+        if code is not None:
+            xs = [self.film[-1][0](xs[0], code)]
         return (self.colour(padded) + self.head(xs[0]))[..., :h, :w]

@@ -6,6 +6,11 @@ look per cell of a grid of weights and shows them together: a contact sheet
 (rows = content weight, columns = style weight) and ``sweep.json`` with each
 cell's style_gap, structure_ssim and affine_residual (docs/metrics.md).
 
+With ``SweepCfg.one_look`` the grid takes the route of a conditional look: one
+tune covers every cell's style/content ratio (tune --trade-off) and each cell
+is that look rendered at its ratio, so the grid costs one tune instead of one
+per cell (bench/trade_off.py compares the two).
+
 The keyframe's and the look's VGG targets are made once, at the work size, and
 shared by every cell; every cell also starts from the same network (one
 seed), so cells differ only by their weights. A cell's preview is the keyframe
@@ -110,6 +115,8 @@ class SweepCell:
             "seconds": round(self.seconds, 3),
             "preview": self.preview_file,
             "look_file": self.look_path.name if self.look_path else None,
+            # a one-look sweep's cell is its look at this point: hrstyle apply --style-weight
+            **({"apply_style_weight": self.style_weight / self.content_weight} if self.look.meta.conditional else {}),
         }
 
 
@@ -139,6 +146,8 @@ class SweepResult:
             "version": JSON_FORMAT_VERSION,
             "keyframe": str(self.keyframe),
             "look_image": str(self.look_image),
+            "one_look": self.cfg.one_look,
+            "tunes": 1 if self.cfg.one_look else len(self.cells),
             "rows": "content_weight",
             "columns": "style_weight",
             "content_weights": list(self.cfg.content_weights),
@@ -216,6 +225,35 @@ def _prepare(
     return _Shared(keyframe, look_image, out_dir, cfg, device, vgg, targets, key_t, look_t, preview_in, scorer)
 
 
+ONE_LOOK_NAME = f"trade_off{LOOK_SUFFIX}"
+
+
+def _tune_one_look(shared: _Shared, on_step: Callable[[SweepProgress], None] | None) -> tuple[Look, Path]:
+    """The conditional look of a ``one_look`` sweep, saved in the sweep's folder."""
+    tune_cfg = shared.cfg.one_look_tune()
+    report = (
+        None
+        if on_step is None
+        else (lambda stats, _image: on_step(SweepProgress(0, 1, 1.0, tune_cfg.style_weight, tune_cfg.steps, stats)))
+    )
+    result = tune(shared.key_t, shared.look_t, tune_cfg, device=shared.device, vgg=shared.vgg, on_step=report)
+    if result.stopped == "interrupted":
+        raise KeyboardInterrupt
+    meta = look_meta(result, shared.keyframe, shared.look_image, shared.vgg.weights_id)
+    path = shared.out_dir / ONE_LOOK_NAME
+    return Look(result.net, meta, save_look(path, result.net, meta)), path
+
+
+def _grade_cell(shared: _Shared, row: int, col: int, look: Look, render: RenderCfg) -> SweepCell:
+    """A cell from its look: the keyframe graded at preview size with ``render`` and scored."""
+    graded = grade_batch(look.prepare(render), shared.preview_in, render).clamp(0, 1)
+    preview = to_pixels(graded)
+    cw, sw = shared.cfg.content_weights[row], shared.cfg.style_weights[col]
+    cell = SweepCell(row, col, cw, sw, look, preview, shared.scorer(preview), seconds=0.0)
+    write_preview(shared.out_dir / cell.preview_file, graded)
+    return cell
+
+
 def _run_cell(shared: _Shared, index: int, on_step: Callable[[SweepProgress], None] | None) -> SweepCell:
     start = time.perf_counter()
     cfg = shared.cfg
@@ -240,10 +278,7 @@ def _run_cell(shared: _Shared, index: int, on_step: Callable[[SweepProgress], No
     if result.stopped == "interrupted":
         raise KeyboardInterrupt
     look = Look(result.net, look_meta(result, shared.keyframe, shared.look_image, shared.vgg.weights_id), sha256="")
-    graded = grade_batch(look, shared.preview_in, RenderCfg()).clamp(0, 1)
-    preview = to_pixels(graded)
-    cell = SweepCell(row, col, cw, sw, look, preview, shared.scorer(preview), seconds=0.0)
-    write_preview(shared.out_dir / cell.preview_file, graded)
+    cell = _grade_cell(shared, row, col, look, RenderCfg())
     if cfg.keep:
         path = shared.out_dir / cell.look_file
         cell = replace(cell, look=save_cell_look(cell, path), look_path=path)
@@ -301,8 +336,16 @@ def run_sweep(
     # Ctrl-C, both process-wide, so concurrent cells would no longer each be
     # exactly the look `hrstyle tune` makes with the same settings.
     cells: list[SweepCell] = []
+    one_look = _tune_one_look(shared, on_step) if cfg.one_look else None
     for index in range(cfg.shape[0] * cfg.shape[1]):
-        cells.append(_run_cell(shared, index, on_step))
+        if one_look is None:
+            cells.append(_run_cell(shared, index, on_step))
+        else:
+            cell_start = time.perf_counter()
+            row, col = divmod(index, cfg.shape[1])
+            ratio = cfg.style_weights[col] / cfg.content_weights[row]
+            cell = _grade_cell(shared, row, col, one_look[0], RenderCfg(style_weight=ratio))
+            cells.append(replace(cell, look_path=one_look[1], seconds=time.perf_counter() - cell_start))
         if on_cell is not None:
             on_cell(cells[-1])
 

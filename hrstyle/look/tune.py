@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -42,7 +42,7 @@ from ..io.stills import Image, read_image
 from ..io.tensors import to_tensor
 from ..score.metrics import affine_residual_tensor, structure_ssim_tensor
 from .colour_match import mkl_transfer
-from .config import NET_PRESETS, STYLE_LAYERS, TuneCfg
+from .config import FILM_WIDTH, NET_PRESETS, STYLE_LAYERS, TuneCfg
 from .correspond import Matches, match, matched_transfer
 from .file import Look, save_look
 from .meta import LookMeta, file_sha256, printable
@@ -94,7 +94,8 @@ def initial_net(content: Tensor, look: Tensor, cfg: TuneCfg, vgg: VGGFeatures | 
     ``cfg.colour_match``'s global transform, with a zero residual. "matched" needs ``vgg``
     (a fresh `VGGFeatures` by default)."""
     torch.manual_seed(cfg.seed)
-    net = HRNet(NET_PRESETS[cfg.net])
+    net = HRNet(replace(NET_PRESETS[cfg.net], film=FILM_WIDTH if cfg.trade_off else 0))
+    net.set_style_weight(cfg.style_weight)
     if cfg.colour_match == "mkl":
         net.set_colour(*mkl_transfer(content, look))
     elif cfg.colour_match == "matched":
@@ -214,6 +215,17 @@ class SteadinessTerm:
         return self._crop(net(move(content, theta)) - move(out, theta)).pow(2).mean() / self.norm
 
 
+def style_weight_schedule(cfg: TuneCfg, steps: int) -> list[float]:
+    """The style weight each step of a tune trains at: ``cfg.style_weight`` throughout, or for a
+    conditional tune log-uniform over ``cfg.style_weights`` along a golden-ratio sequence, which
+    spreads any run of consecutive steps evenly over the range (random draws clump)."""
+    lo, hi = cfg.style_weights
+    if lo == hi:
+        return [cfg.style_weight] * steps
+    golden = (math.sqrt(5) - 1) / 2
+    return [lo * (hi / lo) ** ((0.5 + k * golden) % 1.0) for k in range(steps)]
+
+
 def _optimizer(net: HRNet, cfg: TuneCfg) -> torch.optim.Optimizer:
     head = [*net.head.parameters(), *net.colour.parameters()]
     head_ids = {id(p) for p in head}
@@ -251,6 +263,8 @@ def tune(
     content = prepare(keyframe, cfg.size, device)
     vgg = (vgg or VGGFeatures()).to(device)
     net = init if init is not None else initial_net(content, prepare(look, cfg.size, device), cfg, vgg)
+    if (net.embed is None) != (cfg.trade_off is None):
+        raise TuneError("a trade-off tune needs a conditional network (NetCfg.film > 0), and a plain tune a plain one")
     net = net.to(device).train().requires_grad_(True)
     targets = (targets if targets is not None else tune_targets(vgg, keyframe, look, net, cfg)).to(device)
     judged_keyframe = prepare(keyframe, judge_long_side(cfg, keyframe), device)
@@ -261,43 +275,53 @@ def tune(
     matched = MatchTerm(match(vgg, keyframe, look)) if cfg.match_weight > 0 else None
     guard = PhotorealGuard(judged_keyframe)
 
+    def losses(style_weight: float) -> tuple[Tensor, StepStats, Tensor]:
+        """The total loss at ``style_weight``, its terms (``seconds`` and ``step`` left 0) and the judged grade."""
+        net.set_style_weight(style_weight)
+        with autocast(device):
+            out = net(content)
+            judged = judged_output(judged_keyframe, content, out)
+            terms = perceptual_loss(vgg, judged, targets, cfg.content_weight, style_weight, layer_weights)
+            steady = steadiness(net, content, out) if steadiness is not None else torch.zeros(())
+            structure, residual = guard(judged)
+            matching = matched(judged) if matched is not None else torch.zeros(())
+            total = (
+                terms.total
+                + cfg.match_weight * matching
+                + cfg.steady_weight * steady
+                + cfg.structure_weight * (1 - structure)
+                + cfg.residual_weight * residual / guard.floor
+            )
+        stats = StepStats(
+            step=0,
+            total=total.item(),
+            content=terms.content.item(),
+            style=terms.style.item(),
+            per_layer={k: v.item() for k, v in terms.per_layer.items()},
+            seconds=0.0,
+            steady=steady.item(),
+            structure_ssim=structure.item(),
+            affine_residual=residual.item(),
+            match=matching.item(),
+        )
+        return total, stats, judged
+
+    # A conditional tune's loss moves with the style weight each step draws, so neither the
+    # lowest loss nor a plateau of it means anything there: it keeps its last weights.
+    conditional = cfg.trade_off is not None
     history: list[StepStats] = []
     best_state, best = copy.deepcopy(net.state_dict()), None
     since_best, stopped, start = 0, "completed", time.perf_counter()
     try:
-        for step in range(1, cfg.steps + 1):
+        for step, style_weight in enumerate(style_weight_schedule(cfg, cfg.steps), start=1):
             opt.zero_grad(set_to_none=True)
-            with autocast(device):
-                out = net(content)
-                judged = judged_output(judged_keyframe, content, out)
-                terms = perceptual_loss(vgg, judged, targets, cfg.content_weight, cfg.style_weight, layer_weights)
-                steady = steadiness(net, content, out) if steadiness is not None else torch.zeros(())
-                structure, residual = guard(judged)
-                matching = matched(judged) if matched is not None else torch.zeros(())
-                total = (
-                    terms.total
-                    + cfg.match_weight * matching
-                    + cfg.steady_weight * steady
-                    + cfg.structure_weight * (1 - structure)
-                    + cfg.residual_weight * residual / guard.floor
-                )
+            total, stats, judged = losses(style_weight)
             if not torch.isfinite(total):
                 stopped = "non-finite"
                 break
             total.backward()
             # The reported losses belong to the weights before this update, i.e. to `best_state` candidates.
-            stats = StepStats(
-                step,
-                total.item(),
-                terms.content.item(),
-                terms.style.item(),
-                {k: v.item() for k, v in terms.per_layer.items()},
-                time.perf_counter() - start,
-                steady=steady.item(),
-                structure_ssim=structure.item(),
-                affine_residual=residual.item(),
-                match=matching.item(),
-            )
+            stats = replace(stats, step=step, seconds=time.perf_counter() - start)
             history.append(stats)
             if best is None or stats.total < best.total * (1 - cfg.min_delta):
                 since_best = 0
@@ -309,14 +333,19 @@ def tune(
             sched.step()
             if on_step is not None:
                 on_step(stats, judged.detach())
-            if since_best >= cfg.patience:
+            if since_best >= cfg.patience and not conditional:
                 stopped = "plateau"
                 break
     except KeyboardInterrupt:
         stopped = "interrupted"
     if best is None:
         raise TuneError("the loss was NaN or Inf from the first step; check the keyframe and look images")
-    net.load_state_dict(best_state)
+    if conditional and stopped != "non-finite":
+        with torch.no_grad():  # the weights after the last update, judged at the look's default point
+            best = replace(losses(cfg.style_weight)[1], step=len(history), seconds=time.perf_counter() - start)
+    else:
+        net.load_state_dict(best_state)
+    net.set_style_weight(cfg.style_weight)
     net.eval().requires_grad_(False)
     return TuneResult(net, cfg, len(history), stopped, best, history, tuple(content.shape[-2:]))
 
@@ -345,6 +374,7 @@ def look_meta(result: TuneResult, keyframe: Path, look: Path, vgg_weights: str) 
         stopped=result.stopped,
         keyframe_name=printable(keyframe.name),
         look_name=printable(look.name),
+        style_weights=list(result.cfg.style_weights),
     )
 
 

@@ -148,6 +148,27 @@ def test_style_gap_falls_and_structure_with_it_as_the_style_weight_rises(tmp_pat
     assert f"style gap {gaps[0]:.3f}" in result.cells[0].label and not any(c.look_path for c in result.cells)
 
 
+def test_one_look_renders_the_grid_from_one_conditional_tune(tmp_path):
+    """Each cell is the one look at its style/content ratio: equal ratios give equal cells."""
+    out = tmp_path / "one"
+    args = ["sweep", str(KEYFRAME), str(LOOK), "--content", "0.5,2", "--style", "1,4", *TINY, "--one-look"]
+    result = runner.invoke(app, [*args, "--steps", "30", "--judge-size", "0", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["one_look"] and summary["tunes"] == 1
+    look = load_look(out / "trade_off.look.safetensors")
+    assert look.meta.style_weights == [0.5, 8.0] and look.meta.steps_done == 30
+    cells = {(c["content_weight"], c["style_weight"]): c for c in summary["cells"]}
+    assert [c["apply_style_weight"] for c in summary["cells"]] == [2.0, 8.0, 0.5, 2.0]
+    assert all(c["look_file"] == "trade_off.look.safetensors" for c in summary["cells"])
+    pixels = {k: read_image(out / c["preview"]).pixels for k, c in cells.items()}
+    assert np.array_equal(pixels[(0.5, 1.0)], pixels[(2.0, 4.0)])  # both ratio 2
+    assert np.abs(pixels[(0.5, 4.0)] - pixels[(2.0, 1.0)]).mean() > 0.5 / 255  # ratio 8 against 0.5
+    assert not list(out.glob("cell_*.look.safetensors"))
+    bad = runner.invoke(app, [*args, "--style", "0,1", "-o", str(tmp_path / "bad")])
+    _assert_one_line_error(bad, 2, "weights must be > 0")
+
+
 @pytest.mark.parametrize(
     "args,fragment",
     [

@@ -1,0 +1,122 @@
+"""The cost of one slider move in the trade-off notebook (issue 17): ≤ 0.25 s on two CPU cores.
+
+A move re-grades the sample keyframe at preview size (512 px) with `LookPreview`:
+a conditional look (tune --trade-off) at a new style weight and mix. Its peer in
+the same run is the same re-grade with a plain look of the same size, i.e. what
+`hrstyle apply` spends on one preview frame, so the ratio is what conditioning
+costs. Looks of the default network at two work sizes: 256 px (the notebook's
+and the sweep's kind of look) and 512 px (a default `hrstyle tune`). The weights
+are random: a move's cost does not depend on what the look learnt.
+
+    python bench/slider.py            # ~1 min on 2 cores
+
+Writes <out>/slider.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from common import Table, write_results
+
+from hrstyle.demo import samples_dir
+from hrstyle.io.stills import read_image
+from hrstyle.io.tensors import to_tensor
+from hrstyle.look.config import DEFAULT_TRADE_OFF, FILM_WIDTH, NET_PRESETS, TuneCfg
+from hrstyle.look.file import Look
+from hrstyle.look.meta import LookMeta
+from hrstyle.look.net import HRNet
+from hrstyle.look.preview import LookPreview
+from hrstyle.look.tune import working_pixels
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+BUDGET_S = 0.25
+
+
+def _look(work_size: tuple[int, int], conditional: bool) -> Look:
+    cfg = TuneCfg(trade_off=DEFAULT_TRADE_OFF if conditional else None)
+    torch.manual_seed(0)
+    net = HRNet(replace(NET_PRESETS[cfg.net], film=FILM_WIDTH if conditional else 0))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    meta = LookMeta(
+        net.cfg.to_dict(),
+        cfg.to_dict(),
+        0,
+        list(work_size),
+        "",
+        "",
+        "",
+        {},
+        "completed",
+        style_weights=list(cfg.style_weights),
+    )
+    return Look(net.eval().requires_grad_(False), meta, "")
+
+
+def time_moves(preview: LookPreview, moves: int, conditional: bool) -> list[float]:
+    lo, hi = preview.look.meta.style_weights
+    generator = torch.Generator().manual_seed(0)
+    seconds = []
+    preview()  # first call warms oneDNN's kernels
+    for _ in range(moves):
+        u, mix = torch.rand(2, generator=generator).tolist()
+        weight = lo * (hi / lo) ** u if conditional else None
+        start = time.perf_counter()
+        preview(weight, mix)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--moves", type=int, default=20, help="slider moves timed per look")
+    parser.add_argument("--preview", type=int, default=512, help="preview long side (px)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    args = parser.parse_args(argv)
+    keyframe = to_tensor(working_pixels(read_image(samples_dir() / "keyframe.png")))
+    rows, data = [], {"settings": vars(args) | {"out": str(args.out)}, "looks": []}
+    for side in (256, 512):
+        h, w = keyframe.shape[-2:]
+        work = (round(h * side / max(h, w)), round(w * side / max(h, w)))
+        medians = {}
+        for conditional in (True, False):  # side by side, conditional first: it carries any warm-up unfairness
+            preview = LookPreview(_look(work, conditional), keyframe, args.preview, device="cpu")
+            seconds = time_moves(preview, args.moves, conditional)
+            medians[conditional] = statistics.median(seconds)
+            data["looks"].append({"work_size": work, "conditional": conditional, "seconds": seconds})
+        ratio = medians[True] / medians[False]
+        rows.append(
+            [
+                f"{work[1]}x{work[0]}",
+                medians[True] * 1e3,
+                medians[False] * 1e3,
+                ratio,
+                "yes" if medians[True] <= BUDGET_S else "no",
+            ]
+        )
+    table = Table(
+        f"One slider move: the keyframe re-graded at {args.preview} px (median of {args.moves} moves)",
+        [
+            "look's work size",
+            "conditional look, ms",
+            "plain look, ms",
+            "conditional ÷ plain",
+            f"≤ {BUDGET_S * 1e3:.0f} ms",
+        ],
+        rows,
+    )
+    print(write_results("slider", data, [table], args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
