@@ -74,14 +74,12 @@ class LookMeta:
 
     def __post_init__(self) -> None:
         if not self.style_weights:
-            self.style_weights = [self.style_weight] * 2
+            self.style_weights = [tuned_style_weight(self.tune_cfg)] * 2
 
     @property
     def style_weight(self) -> float:
         """The point the look renders unless told otherwise: the style weight it was tuned at."""
-        weight = self.tune_cfg.get("style_weight")
-        weight = float(weight) if type(weight) in (int, float) and math.isfinite(weight) else DEFAULT_STYLE_WEIGHT
-        return min(max(weight, self.style_weights[0]), self.style_weights[1]) if self.style_weights else weight
+        return min(max(tuned_style_weight(self.tune_cfg), self.style_weights[0]), self.style_weights[1])
 
     @property
     def conditional(self) -> bool:
@@ -111,6 +109,12 @@ class LookMeta:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def tuned_style_weight(tune_cfg: dict[str, Any]) -> float:
+    """The style weight a look's tune settings name (tune_cfg is provenance: the default if unreadable)."""
+    weight = tune_cfg.get("style_weight")
+    return float(weight) if type(weight) in (int, float) and math.isfinite(weight) else DEFAULT_STYLE_WEIGHT
 
 
 def file_sha256(path: str | Path) -> str:
@@ -163,8 +167,12 @@ def check_version(meta: dict[str, Any]) -> int:
 
 def upgrade_meta(meta: dict[str, Any]) -> dict[str, Any]:
     """Raw metadata of any supported format as the current format's (file.upgrade_look does the weights).
-    Versions 1 and 2 lack style_weights; LookMeta fills in the one point they were tuned at."""
-    return {**meta, "format_version": FORMAT_VERSION} if check_version(meta) < FORMAT_VERSION else meta
+    Versions 1 and 2 render the one style weight they were tuned at."""
+    if check_version(meta) == FORMAT_VERSION:
+        return meta
+    tune_cfg = meta.get("tune_cfg")
+    point = tuned_style_weight(tune_cfg if isinstance(tune_cfg, dict) else {})
+    return {**meta, "style_weights": [point, point], "format_version": FORMAT_VERSION}
 
 
 # The JSON type of every LookMeta field. `type(v) is t`, so true is not an integer.
