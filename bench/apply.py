@@ -33,8 +33,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from common import Table, device_name, peak_rss_mb, sync, timed, write_results  # isort: skip  (hrstyle before torch)
 import torch
-from common import Table, device_name, peak_rss_mb, sync, timed, write_results
 from torch import Tensor, nn
 from tune import Gatys
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+# isort: off
+import hrstyle  # before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 import torch
 
-import hrstyle  # before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
+# isort: on
 
 
 def sync(device: torch.device) -> None:

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import Table, timed, write_results  # isort: skip  (hrstyle before torch)
 import torch
-from common import Table, timed, write_results
 
 from hrstyle.look.perceptual import VGGFeatures
 

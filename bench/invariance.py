@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from common import Table, write_results  # isort: skip  (hrstyle before torch)
 import torch
-from common import Table, write_results
 
 from hrstyle.grade.config import RenderCfg, SmoothCfg
 from hrstyle.grade.steps import grade_frames, prepare_look

@@ -29,8 +29,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from common import Table, device_name, peak_rss_mb, timed, write_results  # isort: skip  (hrstyle before torch)
 import torch
-from common import Table, device_name, peak_rss_mb, timed, write_results
 from torch import Tensor
 
 import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP

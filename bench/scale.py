@@ -47,8 +47,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from common import Table, peak_rss_mb, write_results  # isort: skip  (hrstyle before torch)
 import torch
-from common import Table, peak_rss_mb, write_results
 from lut import KEYFRAME, untuned_look
 
 import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP

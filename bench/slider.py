@@ -22,8 +22,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from common import Table, write_results  # isort: skip  (hrstyle before torch)
 import torch
-from common import Table, write_results
 
 from hrstyle.demo import samples_dir
 from hrstyle.io.stills import read_image

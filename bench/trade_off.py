@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pairs
+import torch
 from common import Table, write_results
 
 from hrstyle.grade.config import RenderCfg
@@ -181,13 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=100, help="tune steps, the same for every tune")
     parser.add_argument("--judge-size", type=int, default=0, help="TuneCfg.judge_size (0: at the work size)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N pairs")
+    parser.add_argument("--skip", type=int, default=0, help="leave out the first N pairs (runs in parts)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's own choice)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     ratios = sorted(float(r) for r in args.ratios.split(","))
     base = TuneCfg(steps=args.steps, size=args.size, judge_size=args.judge_size, patience=args.steps)
     vgg = VGGFeatures()
     points, seconds = [], []
-    for pair in pairs.PAIRS[: args.limit or None]:
+    for pair in pairs.PAIRS[args.skip :][: args.limit or None]:
         got, spent = run_pair(pair, ratios, base, vgg)
         points += got
         seconds.append(spent)

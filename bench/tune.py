@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import Table, device_name, peak_rss_mb, sync, timed, write_results  # isort: skip  (hrstyle before torch)
 import torch
-from common import Table, device_name, peak_rss_mb, sync, timed, write_results
 from torch import Tensor
 
 import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP

@@ -278,7 +278,7 @@ def _run_cell(shared: _Shared, index: int, on_step: Callable[[SweepProgress], No
     if result.stopped == "interrupted":
         raise KeyboardInterrupt
     look = Look(result.net, look_meta(result, shared.keyframe, shared.look_image, shared.vgg.weights_id), sha256="")
-    cell = _grade_cell(shared, row, col, look, RenderCfg())
+    cell = _grade_cell(shared, row, col, look, RenderCfg(device=str(shared.device)))
     if cfg.keep:
         path = shared.out_dir / cell.look_file
         cell = replace(cell, look=save_cell_look(cell, path), look_path=path)
@@ -344,7 +344,7 @@ def run_sweep(
             cell_start = time.perf_counter()
             row, col = divmod(index, cfg.shape[1])
             ratio = cfg.style_weights[col] / cfg.content_weights[row]
-            cell = _grade_cell(shared, row, col, one_look[0], RenderCfg(style_weight=ratio))
+            cell = _grade_cell(shared, row, col, one_look[0], RenderCfg(style_weight=ratio, device=str(shared.device)))
             cells.append(replace(cell, look_path=one_look[1], seconds=time.perf_counter() - cell_start))
         if on_cell is not None:
             on_cell(cells[-1])
