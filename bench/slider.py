@@ -80,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--moves", type=int, default=20, help="slider moves timed per look")
     parser.add_argument("--preview", type=int, default=512, help="preview long side (px)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's own choice)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     keyframe = to_tensor(working_pixels(read_image(samples_dir() / "keyframe.png")))
     rows, data = [], {"settings": vars(args) | {"out": str(args.out)}, "looks": []}
     for side in (256, 512):

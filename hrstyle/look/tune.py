@@ -217,13 +217,23 @@ class SteadinessTerm:
 
 def style_weight_schedule(cfg: TuneCfg, steps: int) -> list[float]:
     """The style weight each step of a tune trains at: ``cfg.style_weight`` throughout, or for a
-    conditional tune log-uniform over ``cfg.style_weights`` along a golden-ratio sequence, which
-    spreads any run of consecutive steps evenly over the range (random draws clump)."""
+    conditional tune one weight a step over ``cfg.style_weights``, along a golden-ratio sequence,
+    which spreads any run of consecutive steps over the range (random draws clump). The density
+    in log(weight) ramps up linearly: the strong end moves furthest from the start and needs the
+    most steps; uniform in log, it fell short of a separate tune there (docs/experiments.md)."""
     lo, hi = cfg.style_weights
     if lo == hi:
         return [cfg.style_weight] * steps
     golden = (math.sqrt(5) - 1) / 2
-    return [lo * (hi / lo) ** ((0.5 + k * golden) % 1.0) for k in range(steps)]
+    return [lo * (hi / lo) ** math.sqrt((0.5 + k * golden) % 1.0) for k in range(steps)]
+
+
+def balance(cfg: TuneCfg, style_weight: float) -> float:
+    """The scale of a conditional step's loss at ``style_weight``: content + style weight as at the
+    look's own point. A plain tune's optimum is the same at any scale (Adam ignores it), but steps
+    of one conditional tune share Adam's moments, and unscaled the strong-style steps' large
+    gradients would drown the others (docs/experiments.md). 1 for a plain tune."""
+    return (cfg.content_weight + cfg.style_weight) / (cfg.content_weight + style_weight)
 
 
 def _optimizer(net: HRNet, cfg: TuneCfg) -> torch.optim.Optimizer:
@@ -319,7 +329,7 @@ def tune(
             if not torch.isfinite(total):
                 stopped = "non-finite"
                 break
-            total.backward()
+            (total * balance(cfg, style_weight)).backward()
             # The reported losses belong to the weights before this update, i.e. to `best_state` candidates.
             stats = replace(stats, step=step, seconds=time.perf_counter() - start)
             history.append(stats)
