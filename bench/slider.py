@@ -10,7 +10,7 @@ are random: a move's cost does not depend on what the look learnt.
 
     python bench/slider.py            # ~1 min on 2 cores
 
-Writes <out>/slider.{json,md}.
+Writes <out>/slider.{json,md}; a run into bench/results also updates BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from common import Table, write_results  # isort: skip  (hrstyle before torch)
+from common import RESULTS, Table, write_benchmarks_md, write_results  # isort: skip  (hrstyle before torch)
 import torch
 
 from hrstyle.demo import samples_dir
@@ -35,8 +35,6 @@ from hrstyle.look.net import HRNet
 from hrstyle.look.preview import LookPreview
 from hrstyle.look.tune import working_pixels
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 BUDGET_S = 0.25
 
 
@@ -118,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         rows,
     )
     print(write_results("slider", data, [table], args.out))
+    write_benchmarks_md(args.out, "slider")
     return 0
 
 

@@ -16,7 +16,7 @@ as the ratio rises.
     python bench/trade_off.py                      # 12 pairs, ratios 0.25,1,4, 128 px, 100 steps: ~15 min on 2 cores
     python bench/trade_off.py --limit 2 --steps 20 # smoke run
 
-Writes <out>/trade_off.{json,md}.
+Writes <out>/trade_off.{json,md}; a run into bench/results also updates BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pairs
 import torch
-from common import Table, write_results
+from common import RESULTS, Table, write_benchmarks_md, write_results
 
 from hrstyle.grade.config import RenderCfg
 from hrstyle.grade.steps import grade_frames, prepare_look
@@ -45,8 +45,6 @@ from hrstyle.look.tune import TuneResult, tune
 from hrstyle.score.metrics import StillScorer
 from hrstyle.score.truth import colour_incoherence
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 GAP_RATIO, SSIM_DELTA, INCOHERENCE_RATIO, COST_RATIO = 1.05, 0.01, 1.10, 1.3
 
 
@@ -201,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     print(report(points, seconds, ratios, args))
+    write_benchmarks_md(args.out, "trade_off")
     return 0
 
 
