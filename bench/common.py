@@ -6,6 +6,7 @@ measured, and reports medians and ratios: the machines are shared and noisy.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import json
@@ -106,6 +107,19 @@ BENCHMARKS_SECTIONS = {
     "trade_off": "`python bench/trade_off.py` (one conditional look against separate tunes)",
     "slider": "`python bench/slider.py` (a slider move in the trade-off notebook)",
 }
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """--threads and --out, as every bench takes them; `parse_run_options` applies --threads."""
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's own choice)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+
+
+def parse_run_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def is_committed(results: Path) -> bool:

@@ -20,9 +20,8 @@ import statistics
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
-from common import RESULTS, Table, write_benchmarks_md, write_results  # isort: skip  (hrstyle before torch)
+from common import Table, add_run_options, parse_run_options, write_benchmarks_md, write_results  # isort: skip  (hrstyle before torch)
 import torch
 
 from hrstyle.demo import samples_dir
@@ -78,11 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--moves", type=int, default=20, help="slider moves timed per look")
     parser.add_argument("--preview", type=int, default=512, help="preview long side (px)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's own choice)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    add_run_options(parser)
+    args = parse_run_options(parser, argv)
     keyframe = to_tensor(working_pixels(read_image(samples_dir() / "keyframe.png")))
     rows, data = [], {"settings": vars(args) | {"out": str(args.out)}, "looks": []}
     for side in (256, 512):

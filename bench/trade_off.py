@@ -26,13 +26,11 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pairs
-import torch
-from common import RESULTS, Table, write_benchmarks_md, write_results
+from common import Table, add_run_options, parse_run_options, write_benchmarks_md, write_results
 
 from hrstyle.grade.config import RenderCfg
 from hrstyle.grade.steps import grade_frames, prepare_look
@@ -181,11 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judge-size", type=int, default=0, help="TuneCfg.judge_size (0: at the work size)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N pairs")
     parser.add_argument("--skip", type=int, default=0, help="leave out the first N pairs (runs in parts)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's own choice)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    add_run_options(parser)
+    args = parse_run_options(parser, argv)
     ratios = sorted(float(r) for r in args.ratios.split(","))
     base = TuneCfg(steps=args.steps, size=args.size, judge_size=args.judge_size, patience=args.steps)
     vgg = VGGFeatures()
