@@ -186,44 +186,57 @@ def test_a_loss_nan_from_the_first_step_is_one_line_exit_1_and_writes_nothing(tm
     assert list(tmp_path.iterdir()) == []
 
 
+def _tune_process(out, *extra):
+    """A real `hrstyle tune` process that Ctrl-C reaches: a background job of a non-interactive
+    shell (nohup, CI runners) inherits SIGINT ignored, and Python then keeps ignoring it."""
+    command = [sys.executable, "-m", "hrstyle", "tune", str(SAMPLES / "keyframe.png"), str(SAMPLES / "look.jpg")]
+    command += ["-o", str(out), "--steps", "100000", "--net", "hrnet-small", *map(str, extra)]
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def _interrupt(proc):
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    return stdout
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_sigint_during_a_real_tune_leaves_a_complete_look_and_exits_130(tmp_path, seed):
     """Ctrl-C a tune process at a seeded moment after its first step (maybe mid-preview):
     exit 130, the best look so far saved whole, the preview whole, no temporary files."""
     out, preview = tmp_path / "a.look.safetensors", tmp_path / "preview.png"
-    command = [
-        sys.executable,
-        "-m",
-        "hrstyle",
-        "tune",
-        str(SAMPLES / "keyframe.png"),
-        str(SAMPLES / "look.jpg"),
-        "-o",
-        str(out),
-        "--steps",
-        "100000",
-        "--size",
-        "32",
-        "--net",
-        "hrnet-small",
-        "--preview",
-        str(preview),
-        "--preview-every",
-        "1",
-    ]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _tune_process(out, "--size", 32, "--preview", preview, "--preview-every", 1)
     deadline = time.monotonic() + 600  # start-up (torch, VGG, the matches) takes minutes on a loaded 2-core box
     while not preview.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(random.Random(seed).uniform(0, 0.5))
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr and "interrupted" in stderr
+    stdout = _interrupt(proc)
     look = load_look(out)
     assert look.meta.stopped == "interrupted" and look.meta.steps_done >= 1 and stdout.strip() == str(out)
     assert read_image(preview).pixels.shape[:2] == (288, 512)  # the delivered grade, at the 512 px judge size
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.look.safetensors", "preview.png"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sigint_during_start_up_exits_130_and_leaves_nothing_half_written(tmp_path, seed):
+    """Ctrl-C while torch, VGG and the matches load (a 512 px start takes seconds): exit 130
+    at once, and the folder holds nothing, or a complete look if a step had finished."""
+    out = tmp_path / "a.look.safetensors"
+    proc = _tune_process(out, "--size", 512)
+    time.sleep(random.Random(seed).uniform(0.8, 3.0))
+    assert proc.poll() is None
+    _interrupt(proc)
+    assert [p.name for p in tmp_path.iterdir()] in ([], [out.name])
+    if out.exists():
+        assert load_look(out).meta.stopped == "interrupted"
 
 
 def test_bad_option_values_are_usage_errors(tmp_path):
