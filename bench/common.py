@@ -106,6 +106,7 @@ BENCHMARKS_SECTIONS = {
     "pairs": "`python bench/quality.py --pairs` (look strength)",
     "trade_off": "`python bench/trade_off.py` (one conditional look against separate tunes)",
     "slider": "`python bench/slider.py` (a slider move in the trade-off notebook)",
+    "schedule": "`python bench/schedule.py` (whole-tune wall time of tune schedules)",
 }
 
 
@@ -152,7 +153,7 @@ def write_results(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
-    (out_dir / f"{name}.json").write_text(json.dumps({"machine": machine, **data}, indent=2) + "\n")
+    (out_dir / f"{name}.json").write_text(json.dumps({"machine": machine, **data}, indent=2, default=str) + "\n")
     header = (
         f"## bench/{name}.py — {machine['date']}\n\n"
         f"{machine['cpu']}, {machine['cpus_usable']} CPUs, {machine['torch_threads']} torch threads, "

@@ -22,10 +22,12 @@ Writes <out>/trade_off.{json,md}; a run into bench/results also updates BENCHMAR
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,20 +83,30 @@ def _score(look: Look, content: np.ndarray, ratio: float, scorer: StillScorer) -
     return score.style_gap, score.structure_ssim, colour_incoherence(content, out)
 
 
-def run_pair(pair: pairs.Pair, ratios: list[float], base: TuneCfg, vgg: VGGFeatures) -> tuple[list[Point], dict]:
+def run_pair(
+    pair: pairs.Pair, ratios: list[float], base: TuneCfg, vgg: VGGFeatures, earlier: dict | None
+) -> tuple[list[Point], dict]:
+    """Both kinds of tune on ``pair``; the separate ones are taken from ``earlier`` (a previous run's
+    JSON with the same settings) where given, since they do not change while the conditional tune is
+    worked on."""
     content, look_image = pair.images()
     key_t, look_t = to_tensor(content), to_tensor(look_image)
     scorer = StillScorer(content, look_image, vgg)
     start = time.perf_counter()
     conditional = _look(tune(key_t, look_t, replace(base, trade_off=(ratios[0], ratios[-1])), vgg=vgg))
     seconds = {"conditional": time.perf_counter() - start, "separate": []}
-    points = []
+    points = [Point(pair.name, r, "conditional", *_score(conditional, content, r, scorer)) for r in ratios]
+    if earlier is not None:
+        names = list(dict.fromkeys(p["pair"] for p in earlier["points"]))
+        seconds["separate"] = earlier["seconds"][names.index(pair.name)]["separate"]
+        return points + [
+            Point(**p) for p in earlier["points"] if p["pair"] == pair.name and p["method"] == "separate"
+        ], seconds
     for ratio in ratios:
         start = time.perf_counter()
         separate = _look(tune(key_t, look_t, replace(base, style_weight=ratio), vgg=vgg))
         seconds["separate"].append(time.perf_counter() - start)
-        for method, look in (("conditional", conditional), ("separate", separate)):
-            points.append(Point(pair.name, ratio, method, *_score(look, content, ratio, scorer)))
+        points.append(Point(pair.name, ratio, "separate", *_score(separate, content, ratio, scorer)))
     return points, seconds
 
 
@@ -179,14 +191,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judge-size", type=int, default=0, help="TuneCfg.judge_size (0: at the work size)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N pairs")
     parser.add_argument("--skip", type=int, default=0, help="leave out the first N pairs (runs in parts)")
+    parser.add_argument(
+        "--separate-from",
+        type=Path,
+        help="take the separate tunes from this earlier trade_off.json (same ratios, size, steps, judge size)",
+    )
     add_run_options(parser)
     args = parse_run_options(parser, argv)
     ratios = sorted(float(r) for r in args.ratios.split(","))
     base = TuneCfg(steps=args.steps, size=args.size, judge_size=args.judge_size, patience=args.steps)
+    earlier = None
+    if args.separate_from is not None:
+        earlier = json.loads(args.separate_from.read_text())
+        same = ("ratios", "size", "steps", "judge_size")
+        if any(earlier["settings"][k] != vars(args)[k] for k in same):
+            parser.error(f"{args.separate_from} was run with other {', '.join(same)}")
     vgg = VGGFeatures()
     points, seconds = [], []
     for pair in pairs.PAIRS[args.skip :][: args.limit or None]:
-        got, spent = run_pair(pair, ratios, base, vgg)
+        got, spent = run_pair(pair, ratios, base, vgg, earlier)
         points += got
         seconds.append(spent)
         print(

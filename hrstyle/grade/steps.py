@@ -55,16 +55,16 @@ def prepare_look(look: Look, cfg: RenderCfg) -> Look:
     suits the device and the style weight the look's range (InputError)."""
     device = pick_device(cfg.device)
     activation_dtype(cfg.precision, device)
-    style_weight = look.meta.pick_style_weight(cfg.style_weight)
     net = copy.deepcopy(look.net).to(device).eval().requires_grad_(False)
-    net.set_style_weight(style_weight)
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
         # The same convolution algorithm on every run, so a frame renders the same in any chunk.
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    prepared = replace(look, net=net)
+    prepared.set_point(cfg.style_weight)
     if cfg.compile:
-        net = torch.compile(net)
-    return replace(look, net=net)
+        prepared.net = torch.compile(net)
+    return prepared
 
 
 def work_size_for(height: int, width: int, look: Look) -> tuple[int, int]:

@@ -95,6 +95,7 @@ class TuneCfg:
     net: str = "hrnet"  # a key of net.NET_PRESETS
     colour_match: str = "matched"  # the starting global colour transform (COLOUR_MATCHES): docs/experiments.md
     judge_size: int = 512  # long side the losses judge the look at (judge_long_side); 0 = the work size
+    coarse_share: float = 0.0  # the first steps, this share of them, judged at the work size (coarse to fine)
     match_weight: float = 2.0  # the correspondence term (MatchTerm): matched reference colours, correspond.py
     steady_weight: float = 3.0  # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
     steady_shift: float = 1.0  # that move: up to this many work-size pixels on each axis ...
@@ -118,6 +119,8 @@ class TuneCfg:
                 f"steps must be >= 1, size >= 16, judge_size and warmup >= 0, got steps={self.steps}, "
                 f"size={self.size}, judge_size={self.judge_size}, warmup={self.warmup}"
             )
+        if not 0 <= self.coarse_share < 1:
+            raise ValueError(f"coarse_share must be in [0, 1), got {self.coarse_share}")
         weights = (
             self.content_weight,
             self.style_weight,
@@ -185,6 +188,16 @@ def parse_weights(text: str, option: str = "weights") -> tuple[float, ...]:
     if not _valid_weights(weights):
         raise InputError(f"{option} {text!r}: expected distinct comma-separated numbers >= 0, like 0.5,1,2")
     return weights
+
+
+def log_between(lo: float, hi: float, u: float) -> float:
+    """The weight a share ``u`` in [0, 1] of the way from ``lo`` to ``hi``, in log: the trade-off's
+    steps are ratios (0.5, 1, 2), so its range is walked evenly in log.
+
+    >>> log_between(0.25, 4.0, 0.5)
+    1.0
+    """
+    return lo * (hi / lo) ** u
 
 
 def parse_trade_off(text: str) -> tuple[float, float]:

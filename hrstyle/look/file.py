@@ -31,9 +31,8 @@ from .config import NetCfg
 from .meta import (
     MAX_FILE_BYTES,
     META_KEY,
-    V1_ADDED_SHAPES,
     LookMeta,
-    check_version,
+    added_shapes,
     parse_meta,
     read_header,
     upgrade_meta,
@@ -55,6 +54,11 @@ class Look:
 
     def prepare(self, cfg: RenderCfg) -> Look:
         return steps.prepare_look(self, cfg)
+
+    def set_point(self, style_weight: float | None) -> None:
+        """Render the point ``style_weight`` of the look's trade-off (None: the one named at tune
+        time); InputError outside its range."""
+        self.net.set_style_weight(self.meta.pick_style_weight(style_weight))
 
     def pixel_options(self, cfg: RenderCfg) -> dict[str, Any]:
         # A conditional look's point changes its pixels; a plain look's options stay as they were.
@@ -100,10 +104,10 @@ def upgrade_look(
     meta: dict[str, Any], tensors: dict[str, torch.Tensor]
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Map any supported older format onto the current one: the metadata through
-    `meta.upgrade_meta`, the weights here. Version 1 is the first."""
-    if check_version(meta) == 1:  # before the global colour transform: it was the identity
-        identity = {"colour.weight": torch.eye(3), "colour.bias": torch.zeros(3)}
-        tensors = {**tensors, **{k: v.reshape(V1_ADDED_SHAPES[k]) for k, v in identity.items()}}
+    `meta.upgrade_meta`, the weights here (`meta.added_shapes`): the identity colour transform,
+    and no change to it along a conditional look's range, i.e. what those looks rendered."""
+    for key, shape in added_shapes(meta).items():
+        tensors = {**tensors, key: torch.eye(3).reshape(shape) if key == "colour.weight" else torch.zeros(shape)}
     return upgrade_meta(meta), tensors
 
 

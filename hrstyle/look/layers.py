@@ -7,6 +7,7 @@ Small, with flat typed arguments, after timm's ``ConvNormAct``; its attribute na
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 # Activations a look may name (NetCfg.act); all in place, as they follow a norm.
@@ -102,3 +103,19 @@ class FiLM(nn.Module):
     def forward(self, x: Tensor, code: Tensor) -> Tensor:
         scale, shift = self.proj(code).to(x.dtype)[..., None, None].chunk(2, dim=1)
         return x * (1 + scale) + shift
+
+
+class ColourFiLM(nn.Module):
+    """A change to the global colour transform from the same code: the strong end of a trade-off
+    moves the grade's global part furthest, which the FiLM layers of the residual branch cannot
+    reach. Zero-initialised, like FiLM."""
+
+    def __init__(self, embedding: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(embedding, 12)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, colour: Tensor, rgb: Tensor, code: Tensor) -> Tensor:
+        delta = self.proj(code).to(rgb.dtype).reshape(-1)
+        return colour + F.conv2d(rgb, delta[:9].reshape(3, 3, 1, 1), delta[9:])

@@ -24,7 +24,8 @@ from .config import DEFAULT_STYLE_WEIGHT, NetCfg
 
 # 2: the network's global colour transform (colour.weight, colour.bias)
 # 3: style_weights, the range of a conditional look (older looks are the one point they were tuned at)
-FORMAT_VERSION = 3
+# 4: colour_film, a conditional look's change to the global colour transform (none in a format-3 one)
+FORMAT_VERSION = 4
 
 
 LOOK_SUFFIX = ".look.safetensors"
@@ -167,9 +168,10 @@ def check_version(meta: dict[str, Any]) -> int:
 
 def upgrade_meta(meta: dict[str, Any]) -> dict[str, Any]:
     """Raw metadata of any supported format as the current format's (file.upgrade_look does the weights).
-    Versions 1 and 2 render the one style weight they were tuned at."""
-    if check_version(meta) == FORMAT_VERSION:
-        return meta
+    Versions 1 and 2 render the one style weight they were tuned at; 3 differs only in the weights."""
+    version = check_version(meta)
+    if version >= 3:
+        return {**meta, "format_version": FORMAT_VERSION}
     tune_cfg = meta.get("tune_cfg")
     point = tuned_style_weight(tune_cfg if isinstance(tune_cfg, dict) else {})
     return {**meta, "style_weights": [point, point], "format_version": FORMAT_VERSION}
@@ -241,8 +243,18 @@ def parse_meta(meta: dict[str, Any]) -> LookMeta:
     return LookMeta(**kwargs)
 
 
-# The weights version 2 added: file.upgrade_look fills them with the identity for a version-1 look.
-V1_ADDED_SHAPES = {"colour.weight": [3, 3, 1, 1], "colour.bias": [3]}
+def added_shapes(raw_meta: dict[str, Any]) -> dict[str, list[int]]:
+    """The weights a look of an older format lacks, by shape; file.upgrade_look fills them.
+    Version 2 added the global colour transform (a version-1 look's was the identity), and
+    version 4 a conditional look's change to it along its range (a version-3 one had none)."""
+    version = check_version(raw_meta)
+    net_cfg = raw_meta.get("net_cfg")
+    film = net_cfg.get("film", 0) if isinstance(net_cfg, dict) else 0
+    if version == 1:
+        return {"colour.weight": [3, 3, 1, 1], "colour.bias": [3]}
+    if version == 3 and film:
+        return {"colour_film.proj.weight": [12, film], "colour_film.proj.bias": [12]}
+    return {}
 
 
 @dataclass(frozen=True)
@@ -265,8 +277,7 @@ def read_look_header(path: str | Path) -> LookHeader:
     data = read_small_file(path, "a look file", LookFormatError, MAX_FILE_BYTES)
     raw_meta, shapes = read_header(path, data)
     try:
-        if check_version(raw_meta) == 1:
-            shapes = {**shapes, **V1_ADDED_SHAPES}
+        shapes = {**shapes, **added_shapes(raw_meta)}
         meta = parse_meta(upgrade_meta(raw_meta))
         NetCfg.from_dict(meta.net_cfg)
     except (ValueError, TypeError) as exc:

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..errors import ShapeError
 from .config import MIN_SIDE, NetCfg
-from .layers import ConvNormAct, FiLM, StableConv2d, StyleWeightEmbedding
+from .layers import ColourFiLM, ConvNormAct, FiLM, StableConv2d, StyleWeightEmbedding
 
 
 def _conv(cfg: NetCfg, cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True) -> ConvNormAct:
@@ -120,6 +120,7 @@ class HRNet(nn.Module):
                 self.film = nn.ModuleList(
                     nn.ModuleList(FiLM(cfg.film, cfg.width << i) for i in range(n)) for n in stream_counts
                 )
+                self.colour_film = ColourFiLM(cfg.film)
 
     def set_style_weight(self, style_weight: float) -> None:
         """Render the point ``style_weight`` of a conditional network's trade-off; a plain network has one."""
@@ -145,4 +146,5 @@ class HRNet(nn.Module):
             xs = stage(xs)
         if code is not None:
             xs = [self.film[-1][0](xs[0], code)]
-        return (self.colour(padded) + self.head(xs[0]))[..., :h, :w]
+        colour = self.colour(padded) if code is None else self.colour_film(self.colour(padded), padded, code)
+        return (colour + self.head(xs[0]))[..., :h, :w]

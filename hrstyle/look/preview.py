@@ -21,6 +21,7 @@ from ..io.imaging import resize_long_side
 from ..io.tensors import to_pixels
 from ..score.metrics import Score, StillScorer
 from ..score.truth import colour_incoherence
+from .config import log_between
 from .file import Look
 
 
@@ -40,7 +41,7 @@ class LookPreview:
 
     def __call__(self, style_weight: float | None = None, mix: float = 1.0) -> np.ndarray:
         cfg = RenderCfg(style_weight=style_weight, mix=mix, device=self.device)
-        self._prepared.net.set_style_weight(self.look.meta.pick_style_weight(style_weight))
+        self._prepared.set_point(style_weight)
         return to_pixels(grade_batch(self._prepared, self.keyframe, cfg).clamp(0, 1))
 
 
@@ -58,7 +59,7 @@ def curve_weights(look: Look, points: int) -> list[float]:
     lo, hi = look.meta.style_weights
     if lo == hi or points == 1:
         return [look.meta.style_weight]
-    return [lo * (hi / lo) ** (i / (points - 1)) for i in range(points)]
+    return [log_between(lo, hi, i / (points - 1)) for i in range(points)]
 
 
 def trade_off_curve(preview: LookPreview, scorer: StillScorer, points: int = 7) -> list[CurvePoint]:

@@ -42,7 +42,7 @@ from ..io.stills import Image, read_image
 from ..io.tensors import to_tensor
 from ..score.metrics import affine_residual_tensor, structure_ssim_tensor
 from .colour_match import mkl_transfer
-from .config import FILM_WIDTH, NET_PRESETS, STYLE_LAYERS, TuneCfg
+from .config import FILM_WIDTH, NET_PRESETS, STYLE_LAYERS, TuneCfg, log_between
 from .correspond import Matches, match, matched_transfer
 from .file import Look, save_look
 from .meta import LookMeta, file_sha256, printable
@@ -157,6 +157,14 @@ class PhotorealGuard:
             return structure_ssim_tensor(self.keyframe, judged)[0], affine_residual_tensor(self.keyframe, judged)[0]
 
 
+class Judging:
+    """What the losses judge a grade against at one size: the targets and the keyframe there,
+    with the photoreal guard's floor for it."""
+
+    def __init__(self, targets: PerceptualTargets, keyframe: Tensor):
+        self.targets, self.keyframe, self.guard = targets, keyframe, PhotorealGuard(keyframe)
+
+
 class MatchTerm:
     """How far the judged grade's colours are from the reference colours its cells matched
     (correspond.py), weighted by match weight and the matches' trust: 1 = as far as the
@@ -225,7 +233,7 @@ def style_weight_schedule(cfg: TuneCfg, steps: int) -> list[float]:
     if lo == hi:
         return [cfg.style_weight] * steps
     golden = (math.sqrt(5) - 1) / 2
-    return [lo * (hi / lo) ** math.sqrt((0.5 + k * golden) % 1.0) for k in range(steps)]
+    return [log_between(lo, hi, math.sqrt((0.5 + k * golden) % 1.0)) for k in range(steps)]
 
 
 def balance(cfg: TuneCfg, style_weight: float) -> float:
@@ -237,7 +245,10 @@ def balance(cfg: TuneCfg, style_weight: float) -> float:
 
 
 def _optimizer(net: HRNet, cfg: TuneCfg) -> torch.optim.Optimizer:
+    # A conditional look's change to the colour transform (colour_film) learns at the full rate:
+    # at the head's, the strong end of the range stayed short of a separate tune (docs/experiments.md).
     head = [*net.head.parameters(), *net.colour.parameters()]
+
     head_ids = {id(p) for p in head}
     body = [p for p in net.parameters() if id(p) not in head_ids]
     return torch.optim.Adam([{"params": body}, {"params": head, "lr": cfg.lr * cfg.head_lr_scale}], lr=cfg.lr)
@@ -277,21 +288,27 @@ def tune(
         raise TuneError("a trade-off tune needs a conditional network (NetCfg.film > 0), and a plain tune a plain one")
     net = net.to(device).train().requires_grad_(True)
     targets = (targets if targets is not None else tune_targets(vgg, keyframe, look, net, cfg)).to(device)
-    judged_keyframe = prepare(keyframe, judge_long_side(cfg, keyframe), device)
+    fine = Judging(targets, prepare(keyframe, judge_long_side(cfg, keyframe), device))
+    coarse_steps = round(cfg.coarse_share * cfg.steps) if fine.keyframe.shape != content.shape else 0
+    # Coarse to fine: the first steps judged at the work size cost a quarter as much (docs/experiments.md).
+    coarse = None
+    if coarse_steps:
+        coarse = Judging(tune_targets(vgg, keyframe, look, net, replace(cfg, judge_size=0)), content)
+    judging = coarse or fine
     opt = _optimizer(net, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg, step))
     layer_weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))
     steadiness = SteadinessTerm(content, cfg) if cfg.steady_weight > 0 else None
     matched = MatchTerm(match(vgg, keyframe, look)) if cfg.match_weight > 0 else None
-    guard = PhotorealGuard(judged_keyframe)
 
     def losses(style_weight: float) -> tuple[Tensor, StepStats, Tensor]:
         """The total loss at ``style_weight``, its terms (``seconds`` and ``step`` left 0) and the judged grade."""
         net.set_style_weight(style_weight)
+        guard = judging.guard
         with autocast(device):
             out = net(content)
-            judged = judged_output(judged_keyframe, content, out)
-            terms = perceptual_loss(vgg, judged, targets, cfg.content_weight, style_weight, layer_weights)
+            judged = judged_output(judging.keyframe, content, out)
+            terms = perceptual_loss(vgg, judged, judging.targets, cfg.content_weight, style_weight, layer_weights)
             steady = steadiness(net, content, out) if steadiness is not None else torch.zeros(())
             structure, residual = guard(judged)
             matching = matched(judged) if matched is not None else torch.zeros(())
@@ -324,6 +341,9 @@ def tune(
     since_best, stopped, start = 0, "completed", time.perf_counter()
     try:
         for step, style_weight in enumerate(style_weight_schedule(cfg, cfg.steps), start=1):
+            if step == coarse_steps + 1 and coarse is not None:
+                # Losses at another size are on another scale: the best and the plateau start afresh.
+                judging, best, since_best = fine, None, 0
             opt.zero_grad(set_to_none=True)
             total, stats, judged = losses(style_weight)
             if not torch.isfinite(total):

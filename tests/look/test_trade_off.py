@@ -20,7 +20,7 @@ from hrstyle.io.stills import read_image
 from hrstyle.io.tensors import to_pixels
 from hrstyle.look.config import NetCfg, TuneCfg, parse_trade_off
 from hrstyle.look.file import Look, load_look, save_look
-from hrstyle.look.meta import LookMeta
+from hrstyle.look.meta import FORMAT_VERSION, LookMeta, read_look_header
 from hrstyle.look.net import HRNet
 from hrstyle.look.preview import LookPreview, trade_off_curve
 from hrstyle.look.tune import style_weight_schedule, tune
@@ -113,6 +113,29 @@ def test_a_look_from_before_the_trade_off_is_its_one_point(tmp_path, keyframe_12
         look.prepare(RenderCfg(style_weight=1.0))
 
 
+def test_a_format_3_conditional_look_renders_as_it_did(tmp_path, keyframe_128):
+    """Format 3 had no change to the colour transform along the range: upgraded, that change is zero,
+    so the look renders what it rendered then, at every point; info reads its header too."""
+    torch.manual_seed(0)
+    net = HRNet(NetCfg(width=8, film=16))
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if not name.startswith("colour_film"):
+                p.add_(torch.randn_like(p) * 0.05)
+    meta = {**_meta(net, TuneCfg(trade_off=(0.5, 2.0))).to_dict(), "format_version": 3}
+    weights = {k: v.contiguous() for k, v in net.state_dict().items() if not k.startswith("colour_film")}
+    path = tmp_path / "v3.look.safetensors"
+    save_file(weights, str(path), {"hrstyle": json.dumps(meta)})
+    look = load_look(path)
+    assert look.meta.style_weights == [0.5, 2.0] and look.meta.format_version == FORMAT_VERSION
+    assert read_look_header(path).parameters == sum(p.numel() for p in net.parameters())
+    with torch.no_grad():
+        for weight in (0.5, 2.0):
+            net.set_style_weight(weight)
+            look.net.set_style_weight(weight)
+            assert torch.equal(look.net(keyframe_128), net(keyframe_128))
+
+
 def _conditional_look_file(folder: Path) -> Path:
     torch.manual_seed(0)
     net = HRNet(NetCfg(width=8, film=16))
@@ -186,4 +209,4 @@ def test_tune_cli_records_the_range_and_refuses_a_bad_one(tmp_path):
     assert result.exit_code == 0, result.output
     info = json.loads(runner.invoke(app, ["info", str(tmp_path / "key.look.safetensors"), "--json"]).stdout)
     assert info["style_weights"] == [0.5, 2.0] and info["tune_cfg"]["trade_off"] == [0.5, 2.0]
-    assert info["net_cfg"]["film"] > 0 and info["format_version"] == 3
+    assert info["net_cfg"]["film"] > 0 and info["format_version"] == FORMAT_VERSION

@@ -130,6 +130,19 @@ def test_judging_the_delivered_grade_at_the_judge_size_carries_more_of_the_look(
     assert structure[1] > structure[0] - 0.03, structure
 
 
+def test_coarse_to_fine_judges_the_first_steps_at_the_work_size_then_the_rest_at_the_judge_size(vgg):
+    # The losses restart on the judge size's scale at the switch, so the weights kept are the best
+    # of the fine steps; the coarse steps still move the look (its style term falls during them).
+    full = load_small(SAMPLES / "keyframe.png", 256)
+    look = to_tensor(read_image(SAMPLES / "look.jpg").pixels)
+    seen = []
+    cfg = replace(FAST, steps=10, judge_size=256, coarse_share=0.6, patience=100)
+    result = tune(full, look, cfg, vgg=vgg, on_step=lambda stats, judged: seen.append(max(judged.shape[-2:])))
+    assert seen == [64] * 6 + [256] * 4
+    assert result.history[5].style < result.history[0].style
+    assert result.final.total == min(s.total for s in result.history[6:])
+
+
 def test_lr_warms_up_then_decays_as_the_paper():
     cfg = TuneCfg(warmup=4, lr_step=10, lr_gamma=0.5)
     assert [lr_factor(cfg, i) for i in (0, 1, 3, 9, 10, 25)] == [0.25, 0.5, 1.0, 1.0, 0.5, 0.25]
