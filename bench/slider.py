@@ -27,7 +27,7 @@ import torch
 from hrstyle.demo import samples_dir
 from hrstyle.io.stills import read_image
 from hrstyle.io.tensors import to_tensor
-from hrstyle.look.config import DEFAULT_TRADE_OFF, FILM_WIDTH, NET_PRESETS, TuneCfg
+from hrstyle.look.config import DEFAULT_TRADE_OFF, FILM_WIDTH, NET_PRESETS, TuneCfg, log_between
 from hrstyle.look.file import Look
 from hrstyle.look.meta import LookMeta
 from hrstyle.look.net import HRNet
@@ -59,23 +59,26 @@ def _look(work_size: tuple[int, int], conditional: bool) -> Look:
     return Look(net.eval().requires_grad_(False), meta, "")
 
 
-def time_moves(preview: LookPreview, moves: int, conditional: bool) -> list[float]:
-    lo, hi = preview.look.meta.style_weights
+def time_moves(previews: dict[bool, LookPreview], moves: int) -> dict[bool, list[float]]:
+    """Seconds of each move, the conditional and the plain look's taken in turn so that a
+    busy spell on the machine falls on both."""
     generator = torch.Generator().manual_seed(0)
-    seconds = []
-    preview()  # first call warms oneDNN's kernels
+    seconds: dict[bool, list[float]] = {conditional: [] for conditional in previews}
+    for preview in previews.values():
+        preview()  # the first call warms oneDNN's kernels
     for _ in range(moves):
         u, mix = torch.rand(2, generator=generator).tolist()
-        weight = lo * (hi / lo) ** u if conditional else None
-        start = time.perf_counter()
-        preview(weight, mix)
-        seconds.append(time.perf_counter() - start)
+        for conditional, preview in previews.items():
+            weight = log_between(*preview.look.meta.style_weights, u) if conditional else None
+            start = time.perf_counter()
+            preview(weight, mix)
+            seconds[conditional].append(time.perf_counter() - start)
     return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--moves", type=int, default=20, help="slider moves timed per look")
+    parser.add_argument("--moves", type=int, default=40, help="slider moves timed per look")
     parser.add_argument("--preview", type=int, default=512, help="preview long side (px)")
     add_run_options(parser)
     args = parse_run_options(parser, argv)
@@ -84,12 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     for side in (256, 512):
         h, w = keyframe.shape[-2:]
         work = (round(h * side / max(h, w)), round(w * side / max(h, w)))
-        medians = {}
-        for conditional in (True, False):  # side by side, conditional first: it carries any warm-up unfairness
-            preview = LookPreview(_look(work, conditional), keyframe, args.preview, device="cpu")
-            seconds = time_moves(preview, args.moves, conditional)
-            medians[conditional] = statistics.median(seconds)
-            data["looks"].append({"work_size": work, "conditional": conditional, "seconds": seconds})
+        previews = {c: LookPreview(_look(work, c), keyframe, args.preview, device="cpu") for c in (True, False)}
+        seconds = time_moves(previews, args.moves)
+        medians = {conditional: statistics.median(moves) for conditional, moves in seconds.items()}
+        data["looks"] += [{"work_size": work, "conditional": c, "seconds": moves} for c, moves in seconds.items()]
         ratio = medians[True] / medians[False]
         rows.append(
             [

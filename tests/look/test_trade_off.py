@@ -113,6 +113,20 @@ def test_a_look_from_before_the_trade_off_is_its_one_point(tmp_path, keyframe_12
         look.prepare(RenderCfg(style_weight=1.0))
 
 
+def test_film_in_place_renders_the_same_bits(keyframe_128):
+    """FiLM works in place when nothing records gradients (a render): the same bits as out of place."""
+    torch.manual_seed(0)
+    net = HRNet(NetCfg(width=8, film=16))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    net.set_style_weight(2.0)
+    net.requires_grad_(False)  # the same convolutions either way (StableConv2d), FiLM out of place here
+    out_of_place = net(keyframe_128)
+    with torch.no_grad():
+        assert torch.equal(net(keyframe_128), out_of_place)
+
+
 def test_a_format_3_conditional_look_renders_as_it_did(tmp_path, keyframe_128):
     """Format 3 had no change to the colour transform along the range: upgraded, that change is zero,
     so the look renders what it rendered then, at every point; info reads its header too."""
