@@ -248,7 +248,6 @@ def _optimizer(net: HRNet, cfg: TuneCfg) -> torch.optim.Optimizer:
     # A conditional look's change to the colour transform (colour_film) learns at the full rate:
     # at the head's, the strong end of the range stayed short of a separate tune (docs/experiments.md).
     head = [*net.head.parameters(), *net.colour.parameters()]
-
     head_ids = {id(p) for p in head}
     body = [p for p in net.parameters() if id(p) not in head_ids]
     return torch.optim.Adam([{"params": body}, {"params": head, "lr": cfg.lr * cfg.head_lr_scale}], lr=cfg.lr)
