@@ -9,7 +9,9 @@ code (2 bad input, 1 runtime failure, 130 interrupted); ``--debug`` shows the tr
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import signal
 import sys
 from typing import Annotated, Any, Callable, NoReturn
 
@@ -28,7 +30,7 @@ app = typer.Typer(
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-_state = {"debug": False}
+_state = {"debug": False, "interrupted": False}
 
 EXIT_INTERRUPTED = 130
 TUNING = "Tuning"
@@ -86,5 +88,26 @@ def _main(
     _state["debug"] = debug
 
 
+def interrupt_pending() -> bool:
+    """Whether Ctrl-C was pressed in this process (`main`'s handler); the progress bars check it
+    at every update, since a KeyboardInterrupt raised inside torch's import can be swallowed there."""
+    return _state["interrupted"]
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    _state["interrupted"] = True
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    sys.exit(app())
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where SIGINT is ignored
+        signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        sys.exit(app())
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:
+            # A KeyboardInterrupt that passed through a C extension's own run of Python code (a
+            # pybind11 exec, during start-up) leaves CPython set to kill itself by SIGINT at exit,
+            # whatever the exit code. Running any code string clears that; 130 is the answer.
+            ctypes.pythonapi.PyRun_SimpleString(b"")
+        raise

@@ -20,7 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .app import EXIT_INTERRUPTED, err, fail
+from .app import EXIT_INTERRUPTED, err, fail, interrupt_pending
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -53,6 +53,8 @@ class Bar:
         self.progress.stop()
 
     def update(self, total: int, completed: int, **fields: Any) -> None:
+        if interrupt_pending():
+            raise KeyboardInterrupt
         if not err.is_terminal:
             self._plain_line(total, completed, fields)
             return
