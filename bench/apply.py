@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from common import Table, device_name, peak_rss_mb, sync, timed, write_results  # isort: skip  (hrstyle before torch)
+from common import ROOT, Table, device_name, peak_rss_mb, sync, timed, write_results  # isort: skip  (hrstyle before torch)
 import torch
 from torch import Tensor, nn
 from tune import Gatys
@@ -63,7 +63,6 @@ from hrstyle.look.tune import prepare
 from hrstyle.render.config import OutputCfg
 from hrstyle.render.run import render_shot
 
-ROOT = Path(__file__).resolve().parent.parent
 KEYFRAME, LOOK = ROOT / "sample_frames/keyframe.png", ROOT / "sample_frames/look.jpg"
 TARGET_FPS_1080 = 3.0  # guided, 2 CPU cores (issue 3, item 8)
 TARGET_NATIVE_RATIO = 30.0  # guided at least this much faster than --native at 1080p

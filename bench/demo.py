@@ -19,12 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import Table, timed, write_results  # isort: skip  (hrstyle before torch)
+from common import ROOT, Table, timed, write_results  # isort: skip  (hrstyle before torch)
 import torch
 
 from hrstyle.look.perceptual import VGGFeatures
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 180.0
 
 

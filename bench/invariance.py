@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from common import Table, write_results  # isort: skip  (hrstyle before torch)
+from common import ROOT, Table, write_results  # isort: skip  (hrstyle before torch)
 import torch
 
 from hrstyle.grade.config import RenderCfg, SmoothCfg
@@ -30,7 +29,6 @@ from hrstyle.look.file import Look
 from hrstyle.look.meta import LookMeta
 from hrstyle.look.net import HRNet
 
-ROOT = Path(__file__).resolve().parent.parent
 SHOT = ROOT / "sample_frames" / "shot"
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from common import Table, device_name, peak_rss_mb, timed, write_results  # isort: skip  (hrstyle before torch)
+from common import ROOT, Table, device_name, peak_rss_mb, timed, write_results  # isort: skip  (hrstyle before torch)
 import torch
 from torch import Tensor
 
@@ -50,7 +50,6 @@ from hrstyle.look.meta import LookMeta
 from hrstyle.look.net import HRNet
 from hrstyle.render.run import render_shot
 
-ROOT = Path(__file__).resolve().parent.parent
 KEYFRAME = ROOT / "sample_frames/keyframe.png"
 RESOLUTIONS = {"1080p": (1080, 1920), "4k": (2160, 3840), "8k": (4320, 7680)}
 

@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 import pairs
 import torch
-from common import Table, is_committed, write_benchmarks_md, write_results
+from common import RESULTS, ROOT, Table, is_committed, write_benchmarks_md, write_results
 from tune import Gatys
 
 import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
@@ -61,9 +61,7 @@ from hrstyle.score.sheet import contact_sheet
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_frames"))
 from make_sample import true_flow  # noqa: E402  the shot's exact camera move
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_frames"
-RESULTS = ROOT / "bench" / "results"
 KEYFRAME = 1012  # sample_frames/keyframe.png is this frame of the shot
 UNSEEN = 1001  # the frame farthest from the keyframe: the network never saw it
 

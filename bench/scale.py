@@ -47,7 +47,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from common import Table, peak_rss_mb, write_results  # isort: skip  (hrstyle before torch)
+from common import ROOT, Table, peak_rss_mb, write_results  # isort: skip  (hrstyle before torch)
 import torch
 from lut import KEYFRAME, untuned_look
 
@@ -61,7 +61,6 @@ from hrstyle.render.config import FarmCfg
 from hrstyle.render.farm import ray_session, render_on_ray
 from hrstyle.render.run import render_shot
 
-ROOT = Path(__file__).resolve().parent.parent
 SHOT = ROOT / "sample_frames/shot"
 CPU = RenderCfg(device="cpu")
 CLUSTER_NODES, CLUSTER_GPUS = 10, 8

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     add_run_options(parser)
     args = parse_run_options(parser, argv)
     keyframe = to_tensor(working_pixels(read_image(samples_dir() / "keyframe.png")))
-    rows, data = [], {"settings": vars(args) | {"out": str(args.out)}, "looks": []}
+    rows, data = [], {"settings": vars(args), "looks": []}
     for side in (256, 512):
         h, w = keyframe.shape[-2:]
         work = (round(h * side / max(h, w)), round(w * side / max(h, w)))

@@ -18,9 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import Table, write_results
+from common import ROOT, Table, write_results
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGETS_S = {"hrstyle --help": 0.5, "hrstyle apply --help": 0.5, "hrstyle info LOOK": 1.0}
 
 

@@ -167,7 +167,7 @@ def report(points: list[Point], seconds: list[dict], ratios: list[float], args: 
         [[cost, "≤ 1.3"]],
     )
     data: dict[str, Any] = {
-        "settings": vars(args) | {"out": str(args.out)},
+        "settings": vars(args),
         "points": [p.__dict__ for p in points],
         "seconds": seconds,
         "per_ratio": per_ratio,

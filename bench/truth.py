@@ -56,7 +56,7 @@ import grades
 import numpy as np
 import pairs
 import torch
-from common import Table, write_results
+from common import RESULTS, ROOT, Table, write_results
 
 import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 from hrstyle.grade.config import RenderCfg, SmoothCfg
@@ -76,9 +76,7 @@ from hrstyle.score.truth import colour_incoherence, delta_e2000, share_recovered
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_frames"))
 from make_sample import grade_look  # noqa: E402  the grade that made look.jpg
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_frames"
-RESULTS = ROOT / "bench" / "results"
 KEYFRAME = 1012
 SCORED_TIERS = ("same", "similar", "unrelated")
 TIERS = (*SCORED_TIERS, "relight")

@@ -20,10 +20,9 @@ import math
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from common import Table, device_name, peak_rss_mb, sync, timed, write_results  # isort: skip  (hrstyle before torch)
+from common import ROOT, Table, device_name, peak_rss_mb, sync, timed, write_results  # isort: skip  (hrstyle before torch)
 import torch
 from torch import Tensor
 
@@ -40,7 +39,6 @@ from hrstyle.look.perceptual import PerceptualTargets, VGGFeatures, make_targets
 from hrstyle.look.tune import judge_long_side, prepare, tune
 from hrstyle.score.metrics import score_still
 
-ROOT = Path(__file__).resolve().parent.parent
 KEYFRAME, LOOK = ROOT / "sample_frames/keyframe.png", ROOT / "sample_frames/look.jpg"
 TARGET_RATIO = 1.5  # a tune step costs at most 1.5x a Gatys step at the same size (issue 2, item 9)
 TARGET_GPU_TUNE_S = 15.0  # the default tune at 512 px on a GPU

@@ -106,8 +106,11 @@ def upgrade_look(
     """Map any supported older format onto the current one: the metadata through
     `meta.upgrade_meta`, the weights here (`meta.added_shapes`): the identity colour transform,
     and no change to it along a conditional look's range, i.e. what those looks rendered."""
-    for key, shape in added_shapes(meta).items():
-        tensors = {**tensors, key: torch.eye(3).reshape(shape) if key == "colour.weight" else torch.zeros(shape)}
+    added = {
+        key: torch.eye(3).reshape(shape) if key == "colour.weight" else torch.zeros(shape)
+        for key, shape in added_shapes(meta).items()
+    }
+    tensors = {**tensors, **added}
     return upgrade_meta(meta), tensors
 
 

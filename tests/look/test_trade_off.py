@@ -37,6 +37,18 @@ def _meta(net: HRNet, cfg: TuneCfg) -> LookMeta:
     )  # fmt: skip
 
 
+def _moved_conditional_net(keep: str | None = None) -> HRNet:
+    """A conditional network with every weight moved from its start, as a tune moves them, but for
+    those whose names start with ``keep``."""
+    torch.manual_seed(0)
+    net = HRNet(NetCfg(width=8, film=16))
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if keep is None or not name.startswith(keep):
+                p.add_(torch.randn_like(p) * 0.05)
+    return net
+
+
 def test_a_fresh_conditional_network_is_the_plain_one_at_every_weight(keyframe_128):
     """The FiLM layers start as the identity and draw no random numbers the trunk would have drawn."""
     torch.manual_seed(3)
@@ -115,11 +127,7 @@ def test_a_look_from_before_the_trade_off_is_its_one_point(tmp_path, keyframe_12
 
 def test_film_in_place_renders_the_same_bits(keyframe_128):
     """FiLM works in place when nothing records gradients (a render): the same bits as out of place."""
-    torch.manual_seed(0)
-    net = HRNet(NetCfg(width=8, film=16))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
+    net = _moved_conditional_net()
     net.set_style_weight(2.0)
     net.requires_grad_(False)  # the same convolutions either way (StableConv2d), FiLM out of place here
     out_of_place = net(keyframe_128)
@@ -130,12 +138,7 @@ def test_film_in_place_renders_the_same_bits(keyframe_128):
 def test_a_format_3_conditional_look_renders_as_it_did(tmp_path, keyframe_128):
     """Format 3 had no change to the colour transform along the range: upgraded, that change is zero,
     so the look renders what it rendered then, at every point; info reads its header too."""
-    torch.manual_seed(0)
-    net = HRNet(NetCfg(width=8, film=16))
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if not name.startswith("colour_film"):
-                p.add_(torch.randn_like(p) * 0.05)
+    net = _moved_conditional_net(keep="colour_film")  # format 3 had none: it stays zero
     meta = {**_meta(net, TuneCfg(trade_off=(0.5, 2.0))).to_dict(), "format_version": 3}
     weights = {k: v.contiguous() for k, v in net.state_dict().items() if not k.startswith("colour_film")}
     path = tmp_path / "v3.look.safetensors"
@@ -151,11 +154,7 @@ def test_a_format_3_conditional_look_renders_as_it_did(tmp_path, keyframe_128):
 
 
 def _conditional_look_file(folder: Path) -> Path:
-    torch.manual_seed(0)
-    net = HRNet(NetCfg(width=8, film=16))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
+    net = _moved_conditional_net()
     path = folder / "cond.look.safetensors"
     save_look(path, net, _meta(net, TuneCfg(trade_off=(0.5, 2.0))))
     return path
