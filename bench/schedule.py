@@ -32,7 +32,7 @@ from hrstyle.io.stills import read_image
 from hrstyle.io.tensors import to_tensor
 from hrstyle.look.config import TuneCfg
 from hrstyle.look.perceptual import VGGFeatures
-from hrstyle.look.tune import tune
+from hrstyle.look.tune import coarse_steps, tune
 
 SCHEDULES = ["default:", "coarse-to-fine:size=256;steps=150;coarse_share=0.8"]
 TARGET_SPEED_UP = 5.0
@@ -49,7 +49,7 @@ def time_schedule(keyframe: torch.Tensor, look: torch.Tensor, cfg: TuneCfg, shar
     wall = time.perf_counter() - start
     ends = [s.seconds for s in result.history]
     durations = [b - a for a, b in zip([0.0, *ends], ends)]
-    run_coarse, full_coarse = round(cfg.coarse_share * steps), round(cfg.coarse_share * cfg.steps)
+    run_coarse, full_coarse = coarse_steps(replace(cfg, steps=steps), keyframe), coarse_steps(cfg, keyframe)
     phases = [
         (durations[:run_coarse], full_coarse - run_coarse),
         (durations[run_coarse:], cfg.steps - full_coarse - (steps - run_coarse)),

@@ -110,6 +110,13 @@ def judge_long_side(cfg: TuneCfg, keyframe: Tensor) -> int:
     return max(cfg.size, min(cfg.judge_size, max(keyframe.shape[-2:])))
 
 
+def coarse_steps(cfg: TuneCfg, keyframe: Tensor) -> int:
+    """How many first steps of a tune of ``keyframe`` judge at the work size (``cfg.coarse_share``;
+    coarse to fine, a quarter of a fine step's cost: docs/experiments.md). None where the judge
+    size is the work size."""
+    return round(cfg.coarse_share * cfg.steps) if judge_long_side(cfg, keyframe) > cfg.size else 0
+
+
 @torch.no_grad()
 def tune_targets(vgg: VGGFeatures, keyframe: Tensor, look: Tensor, net: HRNet, cfg: TuneCfg) -> PerceptualTargets:
     """The loss targets of a tune that starts from ``net``, at the judge size: the content
@@ -288,10 +295,8 @@ def tune(
     net = net.to(device).train().requires_grad_(True)
     targets = (targets if targets is not None else tune_targets(vgg, keyframe, look, net, cfg)).to(device)
     fine = Judging(targets, prepare(keyframe, judge_long_side(cfg, keyframe), device))
-    coarse_steps = round(cfg.coarse_share * cfg.steps) if fine.keyframe.shape != content.shape else 0
-    # Coarse to fine: the first steps judged at the work size cost a quarter as much (docs/experiments.md).
-    coarse = None
-    if coarse_steps:
+    coarse, fine_from = None, coarse_steps(cfg, keyframe) + 1
+    if fine_from > 1:
         coarse = Judging(tune_targets(vgg, keyframe, look, net, replace(cfg, judge_size=0)), content)
     judging = coarse or fine
     opt = _optimizer(net, cfg)
@@ -340,7 +345,7 @@ def tune(
     since_best, stopped, start = 0, "completed", time.perf_counter()
     try:
         for step, style_weight in enumerate(style_weight_schedule(cfg, cfg.steps), start=1):
-            if step == coarse_steps + 1 and coarse is not None:
+            if coarse is not None and step == fine_from:
                 # Losses at another size are on another scale: the best and the plateau start afresh.
                 judging, best, since_best = fine, None, 0
             opt.zero_grad(set_to_none=True)
