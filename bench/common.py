@@ -107,6 +107,7 @@ BENCHMARKS_SECTIONS = {
     "trade_off": "`python bench/trade_off.py` (one conditional look against separate tunes)",
     "slider": "`python bench/slider.py` (a slider move in the trade-off notebook)",
     "schedule": "`python bench/schedule.py` (whole-tune wall time of tune schedules)",
+    "truth": "`python bench/truth.py` (grades with a known right answer: ΔE2000 to the truth)",
 }
 
 

@@ -2,7 +2,10 @@
 
 On each development pair of bench/pairs.py, one tune with ``trade_off`` covering
 the ratios, and one plain tune at each ratio, all with the same steps and
-settings. Each look grades the content at full resolution as `hrstyle apply`
+settings: all of the style and the keyframe start (``unmatched_style=1``,
+``unmatched_carry=0``), since the development pairs' references show other
+content than their keyframes and a default tune would carry a tenth of their
+style (docs/tune.md). Each look grades the content at full resolution as `hrstyle apply`
 does (the conditional one at each ratio through ``RenderCfg.style_weight``),
 and each output is scored (docs/metrics.md): style_gap, structure_ssim,
 colour_incoherence.
@@ -199,7 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     add_run_options(parser)
     args = parse_run_options(parser, argv)
     ratios = sorted(float(r) for r in args.ratios.split(","))
-    base = TuneCfg(steps=args.steps, size=args.size, judge_size=args.judge_size, patience=args.steps)
+    # The development pairs are strong looks from unrelated photos, where the trade-off is the
+    # paper's style transfer: all of the style and the keyframe start, as the committed figures had.
+    base = TuneCfg(
+        steps=args.steps,
+        size=args.size,
+        judge_size=args.judge_size,
+        patience=args.steps,
+        unmatched_style=1.0,
+        unmatched_carry=0.0,
+    )
     earlier = None
     if args.separate_from is not None:
         earlier = json.loads(args.separate_from.read_text())

@@ -28,16 +28,16 @@ grade_flicker, hrstyle without and with --smooth.
 
     python bench/truth.py --no-hrstyle               # cheap rows, every tier and the shot: ~11 min on 2 busy cores
     python bench/truth.py --no-hrstyle --no-style    # the same without VGG (style_gap): ~3 min
-    python bench/truth.py --limit 2 --steps 30       # smoke run with hrstyle: ~25 min
-    python bench/truth.py                            # everything, hrstyle at 128 px / 60 steps: hours on 2 cores
+    python bench/truth.py --variant 'hrstyle:judge_size=0'    # BENCHMARKS.md's run: ~30 min on 2 quiet cores
     python bench/truth.py --tiers same,shot --variant 'w12:steady_weight=12.0' --variant 'nomatch:colour_match="none"'
 
-hrstyle costs about 2.5 min a pair at 30 steps on 2 busy cores (the tune judges at 512 px with
-VGG every step), so about 5 min a pair at the default 60: 44 pairs and the shot, 3.5-4 hours.
+Judged at the work size (``judge_size=0``), a 128 px / 60-step tune costs about 20 s a pair on
+2 quiet cores; judged at 512 px, the default, about 5 min a pair on 2 busy ones. The default
+tune itself (512 px, 300 steps) takes 10-15 min a pair on 2 CPU cores, 8-11 hours in all: a GPU's job.
 
-Writes <out>/truth.{json,md} and a contact sheet per tier, <out>/truth_<tier>.jpg
-(content, reference, truth, MKL, hrstyle). Nothing is downloaded; generated
-images are not committed.
+Writes <out>/truth.{json,md} and a contact sheet per tier, truth_<tier>.jpg (content,
+reference, truth, MKL, hrstyle): beside them, or for a run into bench/results, into
+bench/figures/ and BENCHMARKS.md. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ import grades
 import numpy as np
 import pairs
 import torch
-from common import RESULTS, ROOT, Table, write_results
+from common import RESULTS, ROOT, Table, is_committed, write_benchmarks_md, write_results
 
 import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when torch loads OpenMP
 from hrstyle.grade.config import RenderCfg, SmoothCfg
@@ -655,7 +655,7 @@ def report(
         f"Variants: {'; '.join(args.variant or ['hrstyle: the defaults']) if variants else 'none (hrstyle not run)'}. "
         f"Shot rows: ΔE and colour_incoherence averaged over the frames; grade_flicker over all frame pairs; "
         f"--smooth {args.smooth:g} for the smoothed row. Whole run {seconds / 60:.1f} min.",
-        *(f"![{t}]({p.name})" for t, p in sheets.items()),
+        *(f"![{t}]({p.relative_to(ROOT) if is_committed(args.out) else p.name})" for t, p in sheets.items()),
     ]
     data = {
         "args": {k: str(v) for k, v in vars(args).items()},
@@ -665,7 +665,9 @@ def report(
     }
     for r in data["shot"]:
         r["per_frame_de"] = {str(k): v for k, v in r["per_frame_de"].items()}
-    return write_results("truth", data, tables, args.out, notes)
+    markdown = write_results("truth", data, tables, args.out, notes)
+    write_benchmarks_md(args.out, "truth")
+    return markdown
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -717,17 +719,19 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     shot_rows: list[ShotRow] = []
     sheets: dict[str, Path] = {}
+    # A run into bench/results updates BENCHMARKS.md, whose contact sheets are committed beside quality.py's.
+    figures = ROOT / "bench" / "figures" if is_committed(args.out) else args.out
     work = Path(tempfile.mkdtemp(prefix="hrstyle-truth-"))
     try:
         for tier in (t for t in TIERS if t in args.tiers):
             sheet_rows: list[tuple[list[np.ndarray], list[str]]] = []
             rows += run_pairs(tier, args, vgg, work, sheet_rows)
-            sheets[tier] = _write_sheet(sheet_rows, args.out / f"truth_{tier}.jpg")
+            sheets[tier] = _write_sheet(sheet_rows, figures / f"truth_{tier}.jpg")
         if "shot" in args.tiers:
             shot_rows, cells, labels = run_shot(args, work)
             sheets["shot"] = _write_sheet(
                 [(cells[i : i + 5], labels[i : i + 5]) for i in range(0, len(cells), 5)],
-                args.out / "truth_shot.jpg",
+                figures / "truth_shot.jpg",
                 cell_width=320,
             )
     finally:

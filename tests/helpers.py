@@ -56,6 +56,17 @@ def load_small(path: Path, long_side: int) -> torch.Tensor:
 PROGRESS_LINE = re.compile(r"(tune|apply|farm|sweep) \d+/\d+ ")
 
 
+def sample_truth(pixels: np.ndarray) -> np.ndarray:
+    """The sample pair's right answer for (H,W,3) float32 RGB [0,1] pixels: them through the
+    grade that made look.jpg (sample_frames/make_sample.py), at 8 bits as look.jpg was."""
+    import sys
+
+    sys.path.insert(0, str(SAMPLES))
+    from make_sample import grade_look
+
+    return grade_look(np.rint(np.clip(pixels, 0, 1) * 255).astype(np.uint8)).astype(np.float32) / 255
+
+
 def assert_one_line_error(result, code: int, fragment: str) -> None:
     """A CliRunner result that failed with ``code`` and exactly one line, ``hrstyle: error: ...fragment...``."""
     assert result.exit_code == code, result.output

@@ -32,6 +32,17 @@ KeyframeArg = Annotated[
 ]
 LookImageArg = Annotated[Path, typer.Argument(help="The reference still whose look to take on.", show_default=False)]
 NetOpt = Annotated[str, typer.Option(help="Network preset: hrnet, hrnet-small or hrnet-wide.", rich_help_panel=TUNING)]
+UnmatchedStyleOpt = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        rich_help_panel=TUNING,
+        help="How much of the reference's style to carry where it shows other content than the keyframe, as a share "
+        "of the style weight: 0 carries only a third of its overall colour balance, 1 all of its style (the paper's "
+        "transfer, which also carries what the reference shows). The same scene always gets it all.",
+    ),
+]
 
 
 @command()
@@ -88,7 +99,7 @@ def tune(
         str,
         typer.Option(
             help="Start from a global colour match: matched (fitted where keyframe and reference show the same "
-            "thing; the keyframe as it is when they show nothing alike), mkl (closed-form mean and covariance match "
+            "thing; a third of the mkl match when they show nothing alike), mkl (closed-form mean and covariance match "
             "of the whole images) or none (the keyframe as it is).",
             rich_help_panel=TUNING,
         ),
@@ -102,6 +113,7 @@ def tune(
             "the same scene (0 = off; no effect on an unrelated reference).",
         ),
     ] = DEFAULTS.match_weight,
+    unmatched_style: UnmatchedStyleOpt = DEFAULTS.unmatched_style,
     steady_weight: Annotated[
         float,
         typer.Option(
@@ -169,6 +181,7 @@ def tune(
             net=net,
             colour_match=colour_match,
             match_weight=match_weight,
+            unmatched_style=unmatched_style,
             steady_weight=steady_weight,
             structure_weight=structure_weight,
             residual_weight=residual_weight,
@@ -196,6 +209,12 @@ def _report_tune(result: TuneResult, device: str) -> None:
     lo, hi = result.cfg.style_weights
     if lo < hi:
         err.print(f"style weights {lo:g} to {hi:g}; the figures below are at {result.cfg.style_weight:g}")
+    if result.trust is not None and result.trust < 1:
+        share = result.cfg.style_share(result.trust)
+        err.print(
+            f"the reference shows {'other content than' if result.trust == 0 else 'part of'} the keyframe's scene "
+            f"(trust {result.trust:.2f}): its style carried at {share:.0%} (--unmatched-style)"
+        )
     err.print(
         f"{result.stopped} after {result.steps_done} steps · total {f.total:.3f} · content {f.content:.3f} · "
         f"style {f.style:.3f} · steady {f.steady:.3f} · structure {f.structure_ssim:.3f} · "
@@ -272,6 +291,7 @@ def sweep(
         int, typer.Option(help="Random seed; every cell starts from the same network.", rich_help_panel=TUNING)
     ] = SWEEP_TUNE.seed,
     net: NetOpt = SWEEP_TUNE.net,
+    unmatched_style: UnmatchedStyleOpt = SWEEP_TUNE.unmatched_style,
     judge_size: Annotated[
         int,
         typer.Option(
@@ -331,7 +351,9 @@ def sweep(
     from ..look.sweep import run_sweep
 
     try:
-        tune_cfg = TuneCfg(steps=steps, size=size, seed=seed, net=net, judge_size=judge_size)
+        tune_cfg = TuneCfg(
+            steps=steps, size=size, seed=seed, net=net, judge_size=judge_size, unmatched_style=unmatched_style
+        )
     except ValueError as exc:
         fail(str(exc), 2)
     cfg = SweepCfg(

@@ -49,3 +49,10 @@ def mkl_transfer(content: Tensor, look: Tensor) -> tuple[Tensor, Tensor]:
     A = inv_root_c @ _sqrt_psd(root_c @ cov_l @ root_c) @ inv_root_c
     b = mu_l - A @ mu_c
     return A.to(content.device, torch.float32), b.to(content.device, torch.float32)
+
+
+def toward_identity(transform: tuple[Tensor, Tensor], share: float) -> tuple[Tensor, Tensor]:
+    """``share`` of an affine colour transform ``(A, b)``: 0 is the identity, 1 the transform itself."""
+    A, b = transform
+    eye = torch.eye(3, dtype=A.dtype, device=A.device)
+    return eye + share * (A - eye), share * b

@@ -97,6 +97,8 @@ class TuneCfg:
     judge_size: int = 512  # long side the losses judge the look at (judge_long_side); 0 = the work size
     coarse_share: float = 0.0  # the first steps, this share of them, judged at the work size (coarse to fine)
     match_weight: float = 2.0  # the correspondence term (MatchTerm): matched reference colours, correspond.py
+    unmatched_carry: float = 0.3  # the share of MKL a "matched" start takes where nothing matches (trust 0)
+    unmatched_style: float = 0.1  # the style term's weight where nothing matches, as a share of style_weight
     steady_weight: float = 3.0  # the steadiness term (SteadinessTerm): bench/pairs.py and the sample shot
     steady_shift: float = 1.0  # that move: up to this many work-size pixels on each axis ...
     steady_zoom: float = 0.02  # ... and a zoom by up to this fraction either way
@@ -121,6 +123,11 @@ class TuneCfg:
             )
         if not 0 <= self.coarse_share < 1:
             raise ValueError(f"coarse_share must be in [0, 1), got {self.coarse_share}")
+        if not (0 <= self.unmatched_carry <= 1 and 0 <= self.unmatched_style <= 1):
+            raise ValueError(
+                f"unmatched_carry and unmatched_style must be in [0, 1], got {self.unmatched_carry} "
+                f"and {self.unmatched_style}"
+            )
         weights = (
             self.content_weight,
             self.style_weight,
@@ -152,6 +159,12 @@ class TuneCfg:
                     f"style weight {self.style_weight:g} at content weight {self.content_weight:g} is outside "
                     f"the trade-off {lo:g}:{hi:g}; the look's default point must lie in its range"
                 )
+
+    def style_share(self, trust: float | None) -> float:
+        """The share of the style term a tune keeps when the reference shows the keyframe's scene
+        to ``trust`` (correspond.py; None: not matched, all of it): the rest of a reference with
+        other content carries that content as much as its grade."""
+        return 1.0 if trust is None else self.unmatched_style + (1 - self.unmatched_style) * trust
 
     @property
     def style_weights(self) -> tuple[float, float]:

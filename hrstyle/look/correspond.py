@@ -91,12 +91,12 @@ def match(vgg: VGGFeatures, keyframe: Tensor, reference: Tensor) -> Matches:
     return Matches(content, target, weight, (rows, cols))
 
 
-def matched_transfer(matches: Matches) -> tuple[Tensor, Tensor]:
+def matched_transfer(matches: Matches, fallback: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
     """The affine colour transform ``(A, b)`` (float32 (3,3), (3,)) the matches imply.
 
     A robust weighted least-squares fit of ``A @ rgb + b`` from keyframe cells to their
-    matched reference colours, pulled towards the identity (`RIDGE`), then scaled
-    towards the identity by `Matches.trust`: unrelated content gets the keyframe back.
+    matched reference colours, pulled towards the identity (`RIDGE`), then blended by
+    `Matches.trust` with ``fallback`` (the identity by default): what unrelated content gets.
     """
     x = torch.cat([matches.content, torch.ones_like(matches.content[:, :1])], 1).double()
     y = matches.target.double()
@@ -110,5 +110,7 @@ def matched_transfer(matches: Matches) -> tuple[Tensor, Tensor]:
         used = residual[base > 0]
         scale = (2 * used.median()).clamp_min(1e-2) if len(used) else torch.tensor(1.0).to(x)
         weight = base / (1 + (residual / scale) ** 2)
+    if fallback is not None:
+        prior = torch.cat([fallback[0].T, fallback[1][None]]).to(x)
     fit = prior + matches.trust * (fit - prior)
     return fit[:3].T.float(), fit[3].float()

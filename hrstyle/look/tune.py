@@ -41,7 +41,7 @@ from ..io.imaging import resize_long_side
 from ..io.stills import Image, read_image
 from ..io.tensors import to_tensor
 from ..score.metrics import affine_residual_tensor, structure_ssim_tensor
-from .colour_match import mkl_transfer
+from .colour_match import mkl_transfer, toward_identity
 from .config import FILM_WIDTH, NET_PRESETS, STYLE_LAYERS, TuneCfg, log_between
 from .correspond import Matches, match, matched_transfer
 from .file import Look, save_look
@@ -73,6 +73,7 @@ class TuneResult:
     final: StepStats  # the losses of the returned weights
     history: list[StepStats] = field(default_factory=list)
     work_size: tuple[int, int] = (0, 0)
+    trust: float | None = None  # how far the reference shows the keyframe's scene (correspond.py); None: not matched
 
 
 StepCallback = Callable[[StepStats, Tensor], None]
@@ -99,7 +100,8 @@ def initial_net(content: Tensor, look: Tensor, cfg: TuneCfg, vgg: VGGFeatures | 
     if cfg.colour_match == "mkl":
         net.set_colour(*mkl_transfer(content, look))
     elif cfg.colour_match == "matched":
-        net.set_colour(*matched_transfer(match(vgg or VGGFeatures(), content, look)))
+        fallback = toward_identity(mkl_transfer(content, look), cfg.unmatched_carry)
+        net.set_colour(*matched_transfer(match(vgg or VGGFeatures(), content, look), fallback))
     return net
 
 
@@ -303,7 +305,9 @@ def tune(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg, step))
     layer_weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))
     steadiness = SteadinessTerm(content, cfg) if cfg.steady_weight > 0 else None
-    matched = MatchTerm(match(vgg, keyframe, look)) if cfg.match_weight > 0 else None
+    matches = match(vgg, keyframe, look) if cfg.match_weight > 0 or cfg.unmatched_style != 1 else None
+    matched = MatchTerm(matches) if cfg.match_weight > 0 else None
+    style_share = cfg.style_share(None if matches is None else matches.trust)
 
     def losses(style_weight: float) -> tuple[Tensor, StepStats, Tensor]:
         """The total loss at ``style_weight``, its terms (``seconds`` and ``step`` left 0) and the judged grade."""
@@ -312,7 +316,9 @@ def tune(
         with autocast(device):
             out = net(content)
             judged = judged_output(judging.keyframe, content, out)
-            terms = perceptual_loss(vgg, judged, judging.targets, cfg.content_weight, style_weight, layer_weights)
+            terms = perceptual_loss(
+                vgg, judged, judging.targets, cfg.content_weight, style_share * style_weight, layer_weights
+            )
             steady = steadiness(net, content, out) if steadiness is not None else torch.zeros(())
             structure, residual = guard(judged)
             matching = matched(judged) if matched is not None else torch.zeros(())
@@ -381,7 +387,8 @@ def tune(
         net.load_state_dict(best_state)
     net.set_style_weight(cfg.style_weight)
     net.eval().requires_grad_(False)
-    return TuneResult(net, cfg, len(history), stopped, best, history, tuple(content.shape[-2:]))
+    trust = None if matches is None else matches.trust
+    return TuneResult(net, cfg, len(history), stopped, best, history, tuple(content.shape[-2:]), trust)
 
 
 def look_meta(result: TuneResult, keyframe: Path, look: Path, vgg_weights: str) -> LookMeta:

@@ -44,6 +44,8 @@ def test_tune_writes_a_look_beside_the_keyframe_and_info_reads_it(tmp_path):
     key = shutil.copy(SAMPLES / "keyframe.png", tmp_path / "kf.png")
     result = _tune(key, SAMPLES / "look.jpg")
     assert result.exit_code == 0, result.output
+    # An astronaut for a cup: the colorist is told how little of its style the look carries, and why.
+    assert "other content than the keyframe's scene (trust 0.00): its style carried at 10%" in result.output
     look_path = tmp_path / "kf.look.safetensors"
     look = load_look(look_path)
     assert look.meta.steps_done == 2 and look.meta.tune_cfg["size"] == 32 and look.meta.keyframe_name == "kf.png"

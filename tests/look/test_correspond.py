@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from helpers import SAMPLES, load_small
+from helpers import SAMPLES, load_small, sample_truth
 
-from hrstyle.io.tensors import to_pixels
+from hrstyle.io.tensors import to_pixels, to_tensor
+from hrstyle.look.colour_match import mkl_transfer, toward_identity
 from hrstyle.look.config import TuneCfg
 from hrstyle.look.correspond import match, matched_transfer
-from hrstyle.look.tune import prepare, tune
+from hrstyle.look.tune import initial_net, prepare, tune
 from hrstyle.score.truth import delta_e2000
 
 # A teal/orange-ish grade with known parameters: the truth for any image is this transform of it.
@@ -48,6 +49,30 @@ def test_unrelated_content_carries_nothing(keyframe_128, look_128, vgg):
     assert matches.trust == 0.0 and matches.coverage < 0.2
     A, b = matched_transfer(matches)
     assert torch.allclose(A, torch.eye(3)) and torch.allclose(b, torch.zeros(3))
+    fallback = toward_identity(mkl_transfer(keyframe_128, look_128), 0.3)
+    A, b = matched_transfer(matches, fallback)
+    assert torch.allclose(A, fallback[0]) and torch.allclose(b, fallback[1])
+
+
+def test_unrelated_content_starts_from_a_share_of_the_whole_image_match(keyframe_128, look_128, vgg):
+    """Nothing in the astronaut is in the cup, so the tune starts from a third of the MKL match:
+    closer to the truth (the keyframe through the grade that made look.jpg) than the keyframe
+    itself, and closer than the whole MKL match, which also carries what the astronaut shows."""
+    truth = to_tensor(sample_truth(to_pixels(keyframe_128)))
+    with torch.no_grad():
+        start = initial_net(keyframe_128, look_128, TuneCfg(), vgg)(keyframe_128)
+        whole = initial_net(keyframe_128, look_128, TuneCfg(colour_match="mkl"), vgg)(keyframe_128)
+    untouched = _de(keyframe_128, truth)
+    assert _de(start, truth) < 0.85 * untouched
+    assert _de(start, truth) < _de(whole, truth)
+
+
+def test_the_style_term_fades_with_the_trust():
+    cfg = TuneCfg(unmatched_style=0.1)
+    assert cfg.style_share(None) == 1.0 and cfg.style_share(1.0) == 1.0
+    assert cfg.style_share(0.0) == pytest.approx(0.1) and cfg.style_share(0.5) == pytest.approx(0.55)
+    with pytest.raises(ValueError, match="unmatched_style"):
+        TuneCfg(unmatched_style=1.5)
 
 
 def test_the_match_term_pulls_the_tune_towards_the_grade(same_scene, vgg):

@@ -129,7 +129,10 @@ def test_style_gap_falls_and_structure_with_it_as_the_style_weight_rises(tmp_pat
     cfg = SweepCfg(
         (1.0,),
         (0.25, 1.0, 4.0),
-        TuneCfg(steps=15, size=48, net="hrnet-small", colour_match="none", judge_size=128, warmup=5),
+        # all of the style: the sample's reference shows other content, where a default tune keeps a tenth
+        TuneCfg(
+            steps=15, size=48, net="hrnet-small", colour_match="none", judge_size=128, warmup=5, unmatched_style=1.0
+        ),
         preview_size=128,
     )
     progress, finished = [], []
