@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import cv2
 import grades
 import numpy as np
 import pairs
@@ -62,7 +63,7 @@ import hrstyle  # noqa: F401  before torch: it sets OMP_WAIT_POLICY, read when t
 from hrstyle.grade.config import RenderCfg, SmoothCfg
 from hrstyle.grade.temporal import compute_flow
 from hrstyle.io.shot import open_shot
-from hrstyle.io.stills import FrameSpec, read_image, write_image
+from hrstyle.io.stills import read_image
 from hrstyle.look.config import TuneCfg
 from hrstyle.look.perceptual import VGGFeatures
 from hrstyle.look.tune import tune_files
@@ -504,7 +505,10 @@ def _median(values: list[float]) -> float:
 def _write_sheet(rows: list[tuple[list[np.ndarray], list[str]]], path: Path, cell_width: int = 240) -> Path:
     sheet = contact_sheet([c for c, _ in rows], [lab for _, lab in rows], cell_width=cell_width)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_image(path, sheet, FrameSpec("jpeg", "uint8", sheet.shape[1], sheet.shape[0], False))
+    # Quality 75: a tier's sheet is committed with BENCHMARKS.md, and at write_image's 95 it is 2 MB.
+    pixels = cv2.cvtColor(np.rint(np.clip(sheet, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), pixels, [cv2.IMWRITE_JPEG_QUALITY, 75]):
+        raise OSError(f"could not write {path}")
     return path
 
 
