@@ -249,7 +249,10 @@ def balance(cfg: TuneCfg, style_weight: float) -> float:
     """The scale of a conditional step's loss at ``style_weight``: content + style weight as at the
     look's own point. A plain tune's optimum is the same at any scale (Adam ignores it), but steps
     of one conditional tune share Adam's moments, and unscaled the strong-style steps' large
-    gradients would drown the others (docs/experiments.md). 1 for a plain tune."""
+    gradients would drown the others (docs/experiments.md). 1 for a plain tune, whose weights
+    may both be 0 (the match term alone)."""
+    if style_weight == cfg.style_weight:
+        return 1.0
     return (cfg.content_weight + cfg.style_weight) / (cfg.content_weight + style_weight)
 
 
