@@ -12,7 +12,7 @@ runs at: below it, the network's output is carried there by apply's guided
 fit, i.e. the grade `hrstyle apply` will render, and VGG sees that. Judged at
 a small work size, a tune optimised statistics at a scale nobody looks at
 (docs/experiments.md). The judged grade is clipped to [0,1], as a
-frame file holds it, and a photoreal guard (`PhotorealGuard`) prices the two
+frame file holds it, and a photoreal guard (`terms.PhotorealGuard`) prices the two
 bars a colorist's eye applies and docs/metrics.md measures: structure kept, and a
 grade that stays a local recolour of the keyframe.
 """
@@ -32,22 +32,19 @@ from torch import Tensor
 
 from ..device import autocast
 from ..errors import OutputError, ShapeError, TuneError
-from ..grade.config import RenderCfg
-from ..grade.steps import carry_to_full_res
-from ..grade.temporal import move, random_move
 from ..io.atomic import check_writable
 from ..io.colour import working_encoding
 from ..io.imaging import resize_long_side
 from ..io.stills import Image, read_image
 from ..io.tensors import to_tensor
-from ..score.metrics import affine_residual_tensor, structure_ssim_tensor
 from .colour_match import mkl_transfer, toward_identity
 from .config import FILM_WIDTH, NET_PRESETS, STYLE_LAYERS, TuneCfg, log_between
-from .correspond import Matches, match, matched_transfer
+from .correspond import match, matched_transfer
 from .file import Look, save_look
 from .meta import LookMeta, file_sha256, printable
 from .net import HRNet
 from .perceptual import PerceptualTargets, VGGFeatures, make_targets, perceptual_loss
+from .terms import Judging, MatchTerm, SteadinessTerm, judged_output
 
 
 @dataclass
@@ -133,103 +130,10 @@ def tune_targets(vgg: VGGFeatures, keyframe: Tensor, look: Tensor, net: HRNet, c
     return make_targets(vgg, keyframe, look, start=net.colour(keyframe))
 
 
-def judged_output(judged_keyframe: Tensor, content: Tensor, out: Tensor) -> Tensor:
-    """The network's output ``out`` on ``content`` (the keyframe at the work size) as the
-    losses see it on ``judged_keyframe`` (the keyframe at the judge size). At the work size
-    that is ``out`` itself; above it, the grade apply renders there: the guided carry with
-    apply's default fit, the only way to see the output at a finer scale. Either way clipped
-    to [0,1], as a frame file holds it. Differentiable in ``out``."""
-    if judged_keyframe.shape != content.shape:
-        out = carry_to_full_res(judged_keyframe, content, out, RenderCfg())
-    return out.clamp(0, 1)
-
-
-class PhotorealGuard:
-    """Two of docs/metrics.md's figures of the judged grade, as loss terms: structure lost
-    (1 - structure_ssim) and the affine residual relative to the keyframe's own (1 = as
-    close to a local affine recolour as the keyframe itself).
-
-    With the losses judging clipped pixels, the style term alone lets highlights and
-    shadows clip and local contrast drift wherever that buys Gram distance; these
-    two terms price exactly what the photoreal bars of bench/pairs.py measure.
-    """
-
-    def __init__(self, judged_keyframe: Tensor):
-        self.keyframe = judged_keyframe
-        self.floor = affine_residual_tensor(judged_keyframe, judged_keyframe)[0].clamp_min(1e-3)
-
-    def __call__(self, judged: Tensor) -> tuple[Tensor, Tensor]:
-        """(structure_ssim, affine_residual) of ``judged``, differentiable. In float32 even under
-        autocast: the 3x3 solves of the affine fit and SSIM's small constants need it."""
-        with torch.autocast(judged.device.type, enabled=False):
-            judged = judged.float()
-            return structure_ssim_tensor(self.keyframe, judged)[0], affine_residual_tensor(self.keyframe, judged)[0]
-
-
-class Judging:
-    """What the losses judge a grade against at one size: the targets and the keyframe there,
-    with the photoreal guard's floor for it."""
-
-    def __init__(self, targets: PerceptualTargets, keyframe: Tensor):
-        self.targets, self.keyframe, self.guard = targets, keyframe, PhotorealGuard(keyframe)
-
-
-class MatchTerm:
-    """How far the judged grade's colours are from the reference colours its cells matched
-    (correspond.py), weighted by match weight and the matches' trust: 1 = as far as the
-    keyframe itself, 0 everywhere when the reference shows nothing of the keyframe.
-
-    Unlike the Gram targets, each place is pulled only towards what the same thing looks
-    like in the reference, so the grade is carried without the reference's other content.
-    """
-
-    def __init__(self, matches: Matches):
-        self.matches = matches
-        weight = matches.weight * matches.trust
-        self.weight = weight / weight.sum().clamp_min(1e-8)
-        self.norm = self._distance(matches.content).clamp_min(1e-8)
-
-    def _distance(self, cells: Tensor) -> Tensor:
-        return (self.weight * (cells - self.matches.target).pow(2).sum(1)).sum()
-
-    def __call__(self, judged: Tensor) -> Tensor:
-        return self._distance(self.matches.cells(judged.float())) / self.norm
-
-
 def lr_factor(cfg: TuneCfg, step: int) -> float:
     """The learning rate at 0-based ``step`` as a fraction of ``cfg.lr``: a linear warm-up
     over ``cfg.warmup`` steps, then the paper's StepLR decay."""
     return min(1.0, (step + 1) / max(cfg.warmup, 1)) * cfg.lr_gamma ** (step // cfg.lr_step)
-
-
-class SteadinessTerm:
-    """How much the network's output fails to follow a small camera move of its input.
-
-    Each call draws a random move T (`temporal.random_move`) and compares
-    net(T(x)) with T(net(x)) away from the borders. A grade that only
-    depends on what is in the picture passes through the move unchanged, so
-    this is 0 for any global colour transform; texture the network invents
-    from the pixel grid does not, and that is what flickers on a moving shot
-    (temporal ratio, docs/metrics.md). It is normalised by what a one-pixel move
-    changes in the keyframe itself, so 1 means "as much change as the motion".
-    """
-
-    def __init__(self, content: Tensor, cfg: TuneCfg):
-        self.cfg = cfg
-        self.size = tuple(content.shape[-2:])
-        self.generator = torch.Generator().manual_seed(cfg.seed)
-        one_pixel = torch.tensor([[[1.0, 0.0, 2 / self.size[1]], [0.0, 1.0, 0.0]]])
-        # The reflected border region of a move differs from what a real camera would see: leave it out.
-        self.margin = math.ceil(cfg.steady_shift + cfg.steady_zoom * max(self.size) / 2) + 1
-        self.norm = self._crop(move(content, one_pixel) - content).pow(2).mean().clamp_min(1e-8)
-
-    def _crop(self, x: Tensor) -> Tensor:
-        m = self.margin
-        return x[..., m:-m, m:-m]
-
-    def __call__(self, net: HRNet, content: Tensor, out: Tensor) -> Tensor:
-        theta = random_move(self.generator, self.size, self.cfg.steady_shift, self.cfg.steady_zoom)
-        return self._crop(net(move(content, theta)) - move(out, theta)).pow(2).mean() / self.norm
 
 
 def style_weight_schedule(cfg: TuneCfg, steps: int) -> list[float]:

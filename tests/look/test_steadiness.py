@@ -9,7 +9,8 @@ import torch
 from hrstyle.grade.temporal import move, random_move
 from hrstyle.look.config import NET_PRESETS, TuneCfg
 from hrstyle.look.net import HRNet
-from hrstyle.look.tune import SteadinessTerm, prepare, tune
+from hrstyle.look.terms import SteadinessTerm
+from hrstyle.look.tune import prepare, tune
 
 FAST = TuneCfg(steps=25, size=64, net="hrnet-small", steady_weight=0.0, judge_size=0)
 

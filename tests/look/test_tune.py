@@ -12,7 +12,8 @@ from hrstyle.io.tensors import to_pixels, to_tensor
 from hrstyle.look.config import NET_PRESETS, TuneCfg
 from hrstyle.look.net import HRNet
 from hrstyle.look.perceptual import make_targets
-from hrstyle.look.tune import judged_output, lr_factor, prepare, tune
+from hrstyle.look.terms import judged_output
+from hrstyle.look.tune import lr_factor, prepare, tune
 from hrstyle.score import metrics
 from hrstyle.score.truth import delta_e2000
 
