@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         size=args.size,
         judge_size=args.judge_size,
         patience=args.steps,
+        style_weight=1.0,  # the conditional look's default point, in the middle of any range
         unmatched_style=1.0,
         unmatched_carry=0.0,
     )

@@ -16,6 +16,7 @@ from ..look.config import (
     SWEEP_TUNE,
     SweepCfg,
     TuneCfg,
+    default_point,
     parse_trade_off,
     parse_weights,
 )
@@ -70,13 +71,14 @@ def tune(
         typer.Option(min=0.0, help="Keep the keyframe's structure: higher is more faithful.", rich_help_panel=TUNING),
     ] = DEFAULTS.content_weight,
     style_weight: Annotated[
-        float,
+        Optional[float],
         typer.Option(
             min=0.0,
+            show_default=f"{DEFAULTS.style_weight:g}, or the nearest point of --trade-off",
             help="Take on the look: higher is stronger. With --trade-off, the point apply renders by default.",
             rich_help_panel=TUNING,
         ),
-    ] = DEFAULTS.style_weight,
+    ] = None,
     trade_off: Annotated[
         Optional[str],
         typer.Option(
@@ -171,12 +173,13 @@ def tune(
     from ..look.tune import tune_files
 
     try:
+        trade_off_range = parse_trade_off(trade_off) if trade_off is not None else None
         cfg = TuneCfg(
             steps=steps,
             size=size,
             content_weight=content_weight,
-            style_weight=style_weight,
-            trade_off=parse_trade_off(trade_off) if trade_off is not None else None,
+            style_weight=default_point(content_weight, trade_off_range) if style_weight is None else style_weight,
+            trade_off=trade_off_range,
             seed=seed,
             net=net,
             colour_match=colour_match,

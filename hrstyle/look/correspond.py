@@ -31,7 +31,7 @@ MATCH_SIDE = 256  # long side matched at: a 64-cell grid, whose similarity matri
 MIN_SIMILARITY = 0.65  # cosine similarity below which a match carries no weight
 MUTUAL_CELLS = 2  # a match is mutual when the way back lands within this many cells
 TRUST_RANGE = (0.2, 0.45)  # mean match weight of unrelated content .. of the same scene (ground-truth pairs)
-RIDGE = 3e-3  # pull of the fitted colour transform towards the identity, per keyframe cell
+RIDGE = 3e-4  # pull of the fitted colour transform towards the identity, per keyframe cell
 ROBUST_ITERATIONS = 3  # reweighting rounds of the fit: Cauchy weights at twice the median residual
 
 
@@ -91,12 +91,20 @@ def match(vgg: VGGFeatures, keyframe: Tensor, reference: Tensor) -> Matches:
     return Matches(content, target, weight, (rows, cols))
 
 
-def matched_transfer(matches: Matches, fallback: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-    """The affine colour transform ``(A, b)`` (float32 (3,3), (3,)) the matches imply.
+@dataclass
+class GradeFit:
+    """The affine colour transform the matches imply, and how far each match agrees with it."""
 
-    A robust weighted least-squares fit of ``A @ rgb + b`` from keyframe cells to their
-    matched reference colours, pulled towards the identity (`RIDGE`), then blended by
-    `Matches.trust` with ``fallback`` (the identity by default): what unrelated content gets.
+    transform: Tensor  # (4,3) float64: ``[rgb, 1] @ transform``, i.e. ``A.T`` over ``b``
+    weight: Tensor  # (N,) float32: the match weights after the robust fit; matches far off the fitted grade count less
+
+
+def fit_grade(matches: Matches) -> GradeFit:
+    """A robust weighted least-squares fit of ``A @ rgb + b`` from keyframe cells to their matched
+    reference colours, pulled towards the identity (`RIDGE`).
+
+    Cauchy reweighting at twice the median residual sets aside wrong matches, which pull a cell
+    towards another object's colour, and keeps a local grade's smooth departures from the fit.
     """
     x = torch.cat([matches.content, torch.ones_like(matches.content[:, :1])], 1).double()
     y = matches.target.double()
@@ -110,7 +118,16 @@ def matched_transfer(matches: Matches, fallback: tuple[Tensor, Tensor] | None = 
         used = residual[base > 0]
         scale = (2 * used.median()).clamp_min(1e-2) if len(used) else torch.tensor(1.0).to(x)
         weight = base / (1 + (residual / scale) ** 2)
+    return GradeFit(fit, weight.float())
+
+
+def matched_transfer(matches: Matches, fallback: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    """The affine colour transform ``(A, b)`` (float32 (3,3), (3,)) the matches imply (`fit_grade`),
+    blended by `Matches.trust` with ``fallback`` (the identity by default): what unrelated content gets.
+    """
+    fit = fit_grade(matches).transform
+    prior = torch.cat([torch.eye(3), torch.zeros(1, 3)]).to(fit)
     if fallback is not None:
-        prior = torch.cat([fallback[0].T, fallback[1][None]]).to(x)
+        prior = torch.cat([fallback[0].T, fallback[1][None]]).to(fit)
     fit = prior + matches.trust * (fit - prior)
     return fit[:3].T.float(), fit[3].float()

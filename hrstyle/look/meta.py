@@ -20,7 +20,7 @@ from typing import Any
 from .. import __version__
 from ..errors import InputError, LookFormatError
 from ..io.atomic import read_small_file
-from .config import DEFAULT_STYLE_WEIGHT, NetCfg
+from .config import NetCfg
 
 # 2: the network's global colour transform (colour.weight, colour.bias)
 # 3: style_weights, the range of a conditional look (older looks are the one point they were tuned at)
@@ -112,10 +112,14 @@ class LookMeta:
         return asdict(self)
 
 
+UNRECORDED_STYLE_WEIGHT = 1.0  # the default of every tune before one was recorded, and until 2026-12-06
+
+
 def tuned_style_weight(tune_cfg: dict[str, Any]) -> float:
-    """The style weight a look's tune settings name (tune_cfg is provenance: the default if unreadable)."""
+    """The style weight a look's tune settings name (tune_cfg is provenance: `UNRECORDED_STYLE_WEIGHT`
+    if unreadable)."""
     weight = tune_cfg.get("style_weight")
-    return float(weight) if type(weight) in (int, float) and math.isfinite(weight) else DEFAULT_STYLE_WEIGHT
+    return float(weight) if type(weight) in (int, float) and math.isfinite(weight) else UNRECORDED_STYLE_WEIGHT
 
 
 def file_sha256(path: str | Path) -> str:

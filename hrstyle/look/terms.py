@@ -15,7 +15,7 @@ from ..grade.steps import carry_to_full_res
 from ..grade.temporal import move, random_move
 from ..score.metrics import affine_residual_tensor, structure_ssim_tensor
 from .config import TuneCfg
-from .correspond import Matches
+from .correspond import Matches, fit_grade
 from .net import HRNet
 from .perceptual import PerceptualTargets
 
@@ -68,11 +68,14 @@ class MatchTerm:
 
     Unlike the Gram targets, each place is pulled only towards what the same thing looks
     like in the reference, so the grade is carried without the reference's other content.
+    Each match counts as much as it agrees with the grade fitted to all of them (`fit_grade`):
+    a few wrong matches, each pulling its cell towards another object's colour, otherwise
+    pull apart a global grade the start already had right (docs/experiments.md).
     """
 
     def __init__(self, matches: Matches):
         self.matches = matches
-        weight = matches.weight * matches.trust
+        weight = fit_grade(matches).weight * matches.trust
         self.weight = weight / weight.sum().clamp_min(1e-8)
         self.norm = self._distance(matches.content).clamp_min(1e-8)
 

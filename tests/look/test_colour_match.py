@@ -31,8 +31,10 @@ def test_a_grey_image_gets_a_finite_match(look_128):
 
 
 def test_a_tune_starts_at_the_colour_match_and_improves_on_it(keyframe_128, look_128, vgg):
-    # Judged on the output itself, with all of the style (the sample's reference shows other content).
-    cfg = TuneCfg(steps=12, size=64, net="hrnet-small", colour_match="mkl", judge_size=0, unmatched_style=1.0)
+    # Judged on the output itself, with the paper's full style term (the sample's reference shows other content).
+    cfg = TuneCfg(
+        steps=12, size=64, net="hrnet-small", colour_match="mkl", judge_size=0, style_weight=1.0, unmatched_style=1.0
+    )
     content, look = prepare(keyframe_128, cfg.size, "cpu"), prepare(look_128, cfg.size, "cpu")
     start = initial_net(content, look, cfg)
     A, b = mkl_transfer(content, look)

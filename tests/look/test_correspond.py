@@ -1,5 +1,7 @@
 """Correspondences between keyframe and reference, and the grade they carry (look/correspond.py)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,7 @@ from helpers import SAMPLES, load_small, sample_truth
 from hrstyle.io.tensors import to_pixels, to_tensor
 from hrstyle.look.colour_match import mkl_transfer, toward_identity
 from hrstyle.look.config import TuneCfg
-from hrstyle.look.correspond import match, matched_transfer
+from hrstyle.look.correspond import fit_grade, match, matched_transfer
 from hrstyle.look.tune import initial_net, prepare, tune
 from hrstyle.score.truth import delta_e2000
 
@@ -87,3 +89,21 @@ def test_the_match_term_pulls_the_tune_towards_the_grade(same_scene, vgg):
         graded = result.net(small)
     assert _de(graded, _grade(small)) < 0.7 * _de(small, _grade(small))
     assert np.isfinite(result.final.total)
+
+
+def test_matches_off_the_fitted_grade_count_less(same_scene, vgg):
+    """A wrong match pulls its cell towards another object's colour: the robust fit sets it
+    aside, in the fitted grade and in the weight the match term gives it."""
+    content, reference, _ = same_scene
+    matches = match(vgg, content, reference)
+    used = torch.nonzero(matches.weight > 0.2).flatten()
+    wrong = used[::8]
+    target = matches.target.clone()
+    target[wrong] = 1 - target[wrong]  # the colour of something else entirely
+    corrupted = replace(matches, target=target)
+    fit = fit_grade(corrupted)
+    kept = fit.weight / matches.weight.clamp_min(1e-8)
+    right = used[torch.isin(used, wrong, invert=True)]
+    assert kept[wrong].mean() < 0.25 * kept[right].mean()
+    clean = fit_grade(matches).transform
+    assert (fit.transform - clean).abs().max() < 0.1

@@ -101,7 +101,7 @@ def test_one_conditional_tune_gives_a_slider_that_does_what_it_says(keyframe_128
 
 def test_conditional_tune_needs_a_valid_range():
     with pytest.raises(ValueError, match="outside the trade-off"):
-        TuneCfg(trade_off=(2.0, 4.0))  # the default style weight 1 is the look's default point
+        TuneCfg(trade_off=(2.0, 4.0))  # the default style weight 0.3 is the look's default point
     with pytest.raises(ValueError, match="content weight > 0"):
         TuneCfg(trade_off=(0.5, 2.0), content_weight=0.0)
     assert TuneCfg(trade_off=(0.5, 2.0), content_weight=2.0, style_weight=2.0).style_weights == (1.0, 4.0)
@@ -140,7 +140,7 @@ def test_a_format_3_conditional_look_renders_as_it_did(tmp_path, keyframe_128):
     """Format 3 had no change to the colour transform along the range: upgraded, that change is zero,
     so the look renders what it rendered then, at every point; info reads its header too."""
     net = _moved_conditional_net(keep="colour_film")  # format 3 had none: it stays zero
-    meta = {**_meta(net, TuneCfg(trade_off=(0.5, 2.0))).to_dict(), "format_version": 3}
+    meta = {**_meta(net, TuneCfg(trade_off=(0.5, 2.0), style_weight=1.0)).to_dict(), "format_version": 3}
     weights = {k: v.contiguous() for k, v in net.state_dict().items() if not k.startswith("colour_film")}
     path = tmp_path / "v3.look.safetensors"
     save_file(weights, str(path), {"hrstyle": json.dumps(meta)})
@@ -157,7 +157,7 @@ def test_a_format_3_conditional_look_renders_as_it_did(tmp_path, keyframe_128):
 def _conditional_look_file(folder: Path) -> Path:
     net = _moved_conditional_net()
     path = folder / "cond.look.safetensors"
-    save_look(path, net, _meta(net, TuneCfg(trade_off=(0.5, 2.0))))
+    save_look(path, net, _meta(net, TuneCfg(trade_off=(0.5, 2.0), style_weight=1.0)))
     return path
 
 
@@ -224,3 +224,7 @@ def test_tune_cli_records_the_range_and_refuses_a_bad_one(tmp_path):
     info = json.loads(runner.invoke(app, ["info", str(tmp_path / "key.look.safetensors"), "--json"]).stdout)
     assert info["style_weights"] == [0.5, 2.0] and info["tune_cfg"]["trade_off"] == [0.5, 2.0]
     assert info["net_cfg"]["film"] > 0 and info["format_version"] == FORMAT_VERSION
+    # No --style-weight: the default (0.3) brought into the range is the point apply renders.
+    assert info["tune_cfg"]["style_weight"] == 0.5
+    named = runner.invoke(app, [*args, "--style-weight", "3", "-o", str(tmp_path / "named.look.safetensors")])
+    assert_one_line_error(named, 2, "outside the trade-off 0.5:2")
