@@ -33,32 +33,42 @@ def judged_output(judged_keyframe: Tensor, content: Tensor, out: Tensor) -> Tens
 
 class PhotorealGuard:
     """Two of docs/metrics.md's figures of the judged grade, as loss terms: structure lost
-    (1 - structure_ssim) and the affine residual relative to the keyframe's own (1 = as
-    close to a local affine recolour as the keyframe itself).
+    (1 - structure_ssim) and the affine residual beyond the reference's own (0 = as close to a
+    local affine recolour of it as the reference itself), against where the tune starts.
 
     With the losses judging clipped pixels, the style term alone lets highlights and
     shadows clip and local contrast drift wherever that buys Gram distance; these
-    two terms price exactly what the photoreal bars of bench/pairs.py measure.
+    two terms price exactly what the photoreal bars of bench/pairs.py measure. They judge
+    against the start, the keyframe after its global colour transform, as the content term
+    does: judged against the keyframe itself, they priced the start's own grade (its contrast
+    moves both figures) and pulled the tune away from it (docs/experiments.md).
     """
 
-    def __init__(self, judged_keyframe: Tensor):
-        self.keyframe = judged_keyframe
-        self.floor = affine_residual_tensor(judged_keyframe, judged_keyframe)[0].clamp_min(1e-3)
+    def __init__(self, start: Tensor):
+        self.start = start
+        self.floor = affine_residual_tensor(start, start)[0].clamp_min(1e-3)
 
     def __call__(self, judged: Tensor) -> tuple[Tensor, Tensor]:
         """(structure_ssim, affine_residual) of ``judged``, differentiable. In float32 even under
         autocast: the 3x3 solves of the affine fit and SSIM's small constants need it."""
         with torch.autocast(judged.device.type, enabled=False):
             judged = judged.float()
-            return structure_ssim_tensor(self.keyframe, judged)[0], affine_residual_tensor(self.keyframe, judged)[0]
+            return structure_ssim_tensor(self.start, judged)[0], affine_residual_tensor(self.start, judged)[0]
+
+    def excess(self, residual: Tensor) -> Tensor:
+        """The residual beyond the start's own, relative to it: a grade gets below that floor
+        only by flattening the picture, which is no more photoreal."""
+        return (residual / self.floor - 1).clamp_min(0)
 
 
 class Judging:
     """What the losses judge a grade against at one size: the targets and the keyframe there,
-    with the photoreal guard's floor for it."""
+    with the photoreal guard against the start ``net.colour`` makes of it (clipped, as judged)."""
 
-    def __init__(self, targets: PerceptualTargets, keyframe: Tensor):
-        self.targets, self.keyframe, self.guard = targets, keyframe, PhotorealGuard(keyframe)
+    def __init__(self, targets: PerceptualTargets, keyframe: Tensor, net: HRNet):
+        self.targets, self.keyframe = targets, keyframe
+        with torch.no_grad():
+            self.guard = PhotorealGuard(net.colour(keyframe).clamp(0, 1))
 
 
 class MatchTerm:

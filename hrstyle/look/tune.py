@@ -14,7 +14,7 @@ a small work size, a tune optimised statistics at a scale nobody looks at
 (docs/experiments.md). The judged grade is clipped to [0,1], as a
 frame file holds it, and a photoreal guard (`terms.PhotorealGuard`) prices the two
 bars a colorist's eye applies and docs/metrics.md measures: structure kept, and a
-grade that stays a local recolour of the keyframe.
+grade that stays a local recolour of the keyframe (both against where the tune starts).
 """
 
 from __future__ import annotations
@@ -203,10 +203,10 @@ def tune(
         raise TuneError("a trade-off tune needs a conditional network (NetCfg.film > 0), and a plain tune a plain one")
     net = net.to(device).train().requires_grad_(True)
     targets = (targets if targets is not None else tune_targets(vgg, keyframe, look, net, cfg)).to(device)
-    fine = Judging(targets, prepare(keyframe, judge_long_side(cfg, keyframe), device))
+    fine = Judging(targets, prepare(keyframe, judge_long_side(cfg, keyframe), device), net)
     coarse, fine_from = None, coarse_steps(cfg, keyframe) + 1
     if fine_from > 1:
-        coarse = Judging(tune_targets(vgg, keyframe, look, net, replace(cfg, judge_size=0)), content)
+        coarse = Judging(tune_targets(vgg, keyframe, look, net, replace(cfg, judge_size=0)), content, net)
     judging = coarse or fine
     opt = _optimizer(net, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg, step))
@@ -234,7 +234,7 @@ def tune(
                 + cfg.match_weight * matching
                 + cfg.steady_weight * steady
                 + cfg.structure_weight * (1 - structure)
-                + cfg.residual_weight * residual / guard.floor
+                + cfg.residual_weight * guard.excess(residual)
             )
         stats = StepStats(
             step=0,
