@@ -56,7 +56,7 @@ class StepStats:
     per_layer: dict[str, float]
     seconds: float  # since the tune started
     steady: float = 0.0  # the steadiness term, unweighted (0 when its weight is 0)
-    structure_ssim: float = 1.0  # docs/metrics.md's figures of the judged grade against the judged keyframe
+    structure_ssim: float = 1.0  # docs/metrics.md's figures of the judged grade against the tune's start
     affine_residual: float = 0.0
     match: float = 0.0  # the correspondence term, unweighted (0 when its weight is 0)
 
