@@ -91,11 +91,17 @@ def match(vgg: VGGFeatures, keyframe: Tensor, reference: Tensor) -> Matches:
     return Matches(content, target, weight, (rows, cols))
 
 
+def _stacked(A: Tensor, b: Tensor) -> Tensor:
+    """An affine colour transform ``A @ rgb + b`` as the (4,3) matrix the fit solves for:
+    ``[rgb, 1] @ stacked``, i.e. ``A.T`` over ``b``."""
+    return torch.cat([A.T, b[None]])
+
+
 @dataclass
 class GradeFit:
     """The affine colour transform the matches imply, and how far each match agrees with it."""
 
-    transform: Tensor  # (4,3) float64: ``[rgb, 1] @ transform``, i.e. ``A.T`` over ``b``
+    transform: Tensor  # (4,3) float64, `_stacked`
     weight: Tensor  # (N,) float32: the match weights after the robust fit; matches far off the fitted grade count less
 
 
@@ -108,7 +114,7 @@ def fit_grade(matches: Matches) -> GradeFit:
     """
     x = torch.cat([matches.content, torch.ones_like(matches.content[:, :1])], 1).double()
     y = matches.target.double()
-    prior = torch.cat([torch.eye(3), torch.zeros(1, 3)]).to(x)
+    prior = _stacked(torch.eye(3), torch.zeros(3)).to(x)
     ridge = RIDGE * len(x) * torch.eye(4).to(x)
     weight = base = matches.weight.double()
     for _ in range(ROBUST_ITERATIONS):
@@ -126,8 +132,6 @@ def matched_transfer(matches: Matches, fallback: tuple[Tensor, Tensor] | None = 
     blended by `Matches.trust` with ``fallback`` (the identity by default): what unrelated content gets.
     """
     fit = fit_grade(matches).transform
-    prior = torch.cat([torch.eye(3), torch.zeros(1, 3)]).to(fit)
-    if fallback is not None:
-        prior = torch.cat([fallback[0].T, fallback[1][None]]).to(fit)
+    prior = _stacked(*(fallback or (torch.eye(3), torch.zeros(3)))).to(fit)
     fit = prior + matches.trust * (fit - prior)
     return fit[:3].T.float(), fit[3].float()
