@@ -1,10 +1,11 @@
 """The `hrstyle` command: the typer app, and library errors turned into one line and an exit code.
 
-Each command (tune.py, inspect.py, render.py, bake.py) turns options into a config, calls one
+Each command (tune.py, look.py, render.py, score.py) turns options into a config, calls one
 library function and prints. Commands import torch and the library's heavy modules inside their
 bodies, so that ``hrstyle --help``, ``COMMAND --help`` and ``hrstyle info`` answer at once.
 Errors from the library arrive as `HrstyleError`s and leave as one line on stderr with their exit
-code (2 bad input, 1 runtime failure, 130 interrupted); ``--debug`` shows the traceback instead.
+code (2 bad input, 1 runtime failure, 130 interrupted by Ctrl-C or a SIGTERM, e.g. from a render
+farm's scheduler); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -89,19 +90,23 @@ def _main(
 
 
 def interrupt_pending() -> bool:
-    """Whether Ctrl-C was pressed in this process (`main`'s handler); the progress bars check it
-    at every update, since a KeyboardInterrupt raised inside torch's import can be swallowed there."""
+    """Whether Ctrl-C or a SIGTERM reached this process (`main`'s handler); the progress bars check
+    it at every update, since a KeyboardInterrupt raised inside torch's import can be swallowed there."""
     return _state["interrupted"]
 
 
-def _on_sigint(signum: int, frame: Any) -> None:
+def _on_stop(signum: int, frame: Any) -> None:
     _state["interrupted"] = True
     raise KeyboardInterrupt
 
 
 def main() -> None:
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where SIGINT is ignored
-        signal.signal(signal.SIGINT, _on_sigint)
+    # A SIGTERM (a farm scheduler, `timeout`, `kill`) stops as Ctrl-C does: the tune keeps its best
+    # look and the render its finished frames, where the default action would leave temporary files.
+    # Neither is taken over where the parent set it to be ignored.
+    for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+        if signal.getsignal(signum) is default:
+            signal.signal(signum, _on_stop)
     try:
         sys.exit(app())
     except SystemExit as exc:

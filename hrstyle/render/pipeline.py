@@ -1,5 +1,5 @@
 """The render's thread plumbing: a decode thread ahead of the grading, an encode thread behind it,
-each behind a small bounded queue, and Ctrl-C deferred to a flag so frames in flight finish.
+each behind a small bounded queue, and Ctrl-C (or SIGTERM) deferred to a flag so frames in flight finish.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ _POLL_S = 0.1
 
 @contextlib.contextmanager
 def deferred_interrupt() -> Iterator[Callable[[], bool]]:
-    """Turn the first Ctrl-C into a flag the render checks between batches, so the
-    frames in flight are finished; a second Ctrl-C interrupts at once. Signals
-    reach only the main thread; elsewhere Ctrl-C is left alone."""
+    """Turn the first Ctrl-C or SIGTERM into a flag the render checks between batches, so the
+    frames in flight are finished; a second one interrupts at once. Signals reach only the
+    main thread; elsewhere both are left alone, as they are where the parent ignores them."""
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False
         return
@@ -30,11 +30,16 @@ def deferred_interrupt() -> Iterator[Callable[[], bool]]:
             raise KeyboardInterrupt
         hit.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    # None: a handler set outside Python, which could not be put back.
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: before for s, before in previous.items() if before not in (signal.SIG_IGN, None)}
+    for signum in previous:
+        signal.signal(signum, handler)
     try:
         yield hit.is_set
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 T = TypeVar("T")

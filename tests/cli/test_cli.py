@@ -203,25 +203,26 @@ def _tune_process(out, *extra):
     )
 
 
-def _interrupt(proc):
-    proc.send_signal(signal.SIGINT)
+def _interrupt(proc, signum=signal.SIGINT):
+    proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
     return stdout
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_sigint_during_a_real_tune_leaves_a_complete_look_and_exits_130(tmp_path, seed):
-    """Ctrl-C a tune process at a seeded moment after its first step (maybe mid-preview):
-    exit 130, the best look so far saved whole, the preview whole, no temporary files."""
+@pytest.mark.parametrize(("seed", "signum"), [(1, signal.SIGINT), (2, signal.SIGTERM)])
+def test_sigint_or_sigterm_during_a_real_tune_leaves_a_complete_look_and_exits_130(tmp_path, seed, signum):
+    """Ctrl-C (or a farm's SIGTERM) to a tune process at a seeded moment after its first step
+    (maybe mid-preview): exit 130, the best look so far saved whole, the preview whole, no
+    temporary files."""
     out, preview = tmp_path / "a.look.safetensors", tmp_path / "preview.png"
     proc = _tune_process(out, "--size", 32, "--preview", preview, "--preview-every", 1)
     deadline = time.monotonic() + 600  # start-up (torch, VGG, the matches) takes minutes on a loaded 2-core box
     while not preview.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(random.Random(seed).uniform(0, 0.5))
-    stdout = _interrupt(proc)
+    stdout = _interrupt(proc, signum)
     look = load_look(out)
     assert look.meta.stopped == "interrupted" and look.meta.steps_done >= 1 and stdout.strip() == str(out)
     assert read_image(preview).pixels.shape[:2] == (288, 512)  # the delivered grade, at the 512 px judge size
@@ -251,7 +252,7 @@ def test_a_ctrl_c_swallowed_during_start_up_still_stops_the_tune_at_its_first_st
     """A KeyboardInterrupt raised inside torch's import can be swallowed there; `main`'s handler
     records every Ctrl-C, and the progress bar acts on the record at the next step."""
     cli_app = importlib.import_module("hrstyle.cli.app")  # the module: hrstyle.cli.app is the Typer app
-    monkeypatch.setitem(cli_app._state, "interrupted", True)  # as _on_sigint leaves it
+    monkeypatch.setitem(cli_app._state, "interrupted", True)  # as _on_stop leaves it
     out = tmp_path / "a.look.safetensors"
     result = _tune(SAMPLES / "keyframe.png", SAMPLES / "look.jpg", "-o", out)
     assert result.exit_code == 130 and "interrupted: saved the best look so far" in result.output

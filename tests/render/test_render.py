@@ -228,21 +228,22 @@ def test_mixed_sizes_are_a_clear_error(tmp_path):
         render_shot(open_shot(tmp_path / "in"), make_look(), tmp_path / "out")
 
 
-def test_ctrl_c_finishes_the_frames_in_flight_and_keeps_the_manifest(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_finishes_the_frames_in_flight_and_keeps_the_manifest(tmp_path, signum):
     write_sequence(tmp_path / "in", "a.{:04d}.png", range(1, 9))
     shot, look, out = open_shot(tmp_path / "in"), make_look(), tmp_path / "out"
 
     def press_ctrl_c(progress):
         if progress.done == 1:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
 
-    handler = signal.getsignal(signal.SIGINT)
+    handler = signal.getsignal(signum)
     with pytest.raises(KeyboardInterrupt):
         render_shot(shot, look, out, on_progress=press_ctrl_c)
     done = {k for k, v in manifest(out)["frames"].items() if v["status"] == "done"}
     on_disk = {str(int(p.name[2:6])) for p in out.glob("a.*.png")}
     assert done == on_disk and 1 <= len(done) < 8
-    assert signal.getsignal(signal.SIGINT) is handler
+    assert signal.getsignal(signum) is handler
 
     report = render_shot(shot, look, out)
     assert report.skipped == len(done) and report.frames_written == 8 - len(done)
