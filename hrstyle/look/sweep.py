@@ -49,6 +49,7 @@ from .tune import (
     look_meta,
     prepare,
     tune,
+    tune_matches,
     tune_targets,
     working_pixels,
 )
@@ -217,7 +218,8 @@ def _prepare(
 ) -> _Shared:
     vgg = VGGFeatures(weights=vgg_weights).to(device)
     content, look = prepare(key_t, cfg.tune.size, device), prepare(look_t, cfg.tune.size, device)
-    targets = tune_targets(vgg, key_t, look_t, initial_net(content, look, cfg.tune, vgg).to(device), cfg.tune)
+    start = initial_net(content, look, cfg.tune, tune_matches(vgg, key_t, look_t, cfg.tune))
+    targets = tune_targets(vgg, key_t, look_t, start.to(device), cfg.tune)
     preview_in = resize_long_side(key_t, cfg.preview_size)
     # docs/metrics.md defines the figures on display-referred [0,1] pixels; working
     # values outside that (EXR highlights) are clipped for scoring only.

@@ -39,7 +39,7 @@ from ..io.stills import Image, read_image
 from ..io.tensors import to_tensor
 from .colour_match import mkl_transfer, toward_identity
 from .config import FILM_WIDTH, NET_PRESETS, STYLE_LAYERS, TuneCfg, log_between
-from .correspond import match, matched_transfer
+from .correspond import Matches, match, matched_transfer
 from .file import Look, save_look
 from .meta import LookMeta, file_sha256, printable
 from .net import HRNet
@@ -87,18 +87,27 @@ def prepare(image: Tensor, size: int, device: torch.device) -> Tensor:
     return resize_long_side(image.float(), size).to(device)
 
 
-def initial_net(content: Tensor, look: Tensor, cfg: TuneCfg, vgg: VGGFeatures | None = None) -> HRNet:
+def tune_matches(vgg: VGGFeatures, keyframe: Tensor, look: Tensor, cfg: TuneCfg) -> Matches | None:
+    """The keyframe's matches in the look (`match`; both (1,3,H,W) at any size, best at their
+    own), or None where ``cfg`` uses none: neither the "matched" start, the match term nor
+    the style share where nothing matches."""
+    used = cfg.colour_match == "matched" or cfg.match_weight > 0 or cfg.unmatched_style != 1
+    return match(vgg, keyframe, look) if used else None
+
+
+def initial_net(content: Tensor, look: Tensor, cfg: TuneCfg, matches: Matches | None = None) -> HRNet:
     """The network a tune of ``content`` towards ``look`` (both at the work size) starts from:
-    ``cfg.colour_match``'s global transform, with a zero residual. "matched" needs ``vgg``
-    (a fresh `VGGFeatures` by default)."""
+    ``cfg.colour_match``'s global transform, with a zero residual. "matched" needs the
+    keyframe's ``matches`` in the look (`tune_matches`)."""
     torch.manual_seed(cfg.seed)
     net = HRNet(replace(NET_PRESETS[cfg.net], film=FILM_WIDTH if cfg.trade_off else 0))
     net.set_style_weight(cfg.style_weight)
     if cfg.colour_match == "mkl":
         net.set_colour(*mkl_transfer(content, look))
     elif cfg.colour_match == "matched":
-        fallback = toward_identity(mkl_transfer(content, look), cfg.unmatched_carry)
-        net.set_colour(*matched_transfer(match(vgg or VGGFeatures(), content, look), fallback))
+        if matches is None:
+            raise TuneError('a "matched" start needs the keyframe\'s matches in the look (tune_matches)')
+        net.set_colour(*matched_transfer(matches, toward_identity(mkl_transfer(content, look), cfg.unmatched_carry)))
     return net
 
 
@@ -198,7 +207,10 @@ def tune(
     device = torch.device(device)
     content = prepare(keyframe, cfg.size, device)
     vgg = (vgg or VGGFeatures()).to(device)
-    net = init if init is not None else initial_net(content, prepare(look, cfg.size, device), cfg, vgg)
+    # One set of matches, at the matcher's own size from the full images, makes both the start and
+    # the terms: the start's used to come from the work-size keyframe (blurred up at 128 px).
+    matches = tune_matches(vgg, keyframe, look, cfg)
+    net = init if init is not None else initial_net(content, prepare(look, cfg.size, device), cfg, matches)
     if (net.embed is None) != (cfg.trade_off is None):
         raise TuneError("a trade-off tune needs a conditional network (NetCfg.film > 0), and a plain tune a plain one")
     net = net.to(device).train().requires_grad_(True)
@@ -212,7 +224,6 @@ def tune(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg, step))
     layer_weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))
     steadiness = SteadinessTerm(content, cfg) if cfg.steady_weight > 0 else None
-    matches = match(vgg, keyframe, look) if cfg.match_weight > 0 or cfg.unmatched_style != 1 else None
     matched = MatchTerm(matches) if cfg.match_weight > 0 else None
     style_share = cfg.style_share(None if matches is None else matches.trust)
 

@@ -11,7 +11,7 @@ from hrstyle.io.tensors import to_pixels, to_tensor
 from hrstyle.look.colour_match import mkl_transfer, toward_identity
 from hrstyle.look.config import TuneCfg
 from hrstyle.look.correspond import fit_grade, match, matched_transfer
-from hrstyle.look.tune import initial_net, prepare, tune
+from hrstyle.look.tune import initial_net, prepare, tune, tune_matches
 from hrstyle.score.truth import delta_e2000
 
 # A teal/orange-ish grade with known parameters: the truth for any image is this transform of it.
@@ -62,8 +62,9 @@ def test_unrelated_content_starts_from_a_share_of_the_whole_image_match(keyframe
     itself, and closer than the whole MKL match, which also carries what the astronaut shows."""
     truth = to_tensor(sample_truth(to_pixels(keyframe_128)))
     with torch.no_grad():
-        start = initial_net(keyframe_128, look_128, TuneCfg(), vgg)(keyframe_128)
-        whole = initial_net(keyframe_128, look_128, TuneCfg(colour_match="mkl"), vgg)(keyframe_128)
+        matches = tune_matches(vgg, keyframe_128, look_128, TuneCfg())
+        start = initial_net(keyframe_128, look_128, TuneCfg(), matches)(keyframe_128)
+        whole = initial_net(keyframe_128, look_128, TuneCfg(colour_match="mkl"))(keyframe_128)
     untouched = _de(keyframe_128, truth)
     assert _de(start, truth) < 0.85 * untouched
     assert _de(start, truth) < _de(whole, truth)

@@ -13,7 +13,7 @@ from hrstyle.look.config import NET_PRESETS, TuneCfg
 from hrstyle.look.net import HRNet
 from hrstyle.look.perceptual import make_targets
 from hrstyle.look.terms import judged_output
-from hrstyle.look.tune import initial_net, lr_factor, prepare, tune
+from hrstyle.look.tune import initial_net, lr_factor, prepare, tune, tune_matches
 from hrstyle.score import metrics
 from hrstyle.score.truth import delta_e2000
 
@@ -201,8 +201,9 @@ def test_with_nothing_to_carry_the_tune_keeps_its_start(keyframe_128, look_128, 
     cfg = TuneCfg(steps=40, size=64, net="hrnet-small", judge_size=0, warmup=5, style_weight=0.0)
     small = prepare(keyframe_128, cfg.size, "cpu")
     result = tune(keyframe_128, look_128, cfg, vgg=vgg)
+    matches = tune_matches(vgg, keyframe_128, look_128, cfg)
     with torch.no_grad():
-        start = initial_net(small, prepare(look_128, cfg.size, "cpu"), cfg, vgg)(small)
+        start = initial_net(small, prepare(look_128, cfg.size, "cpu"), cfg, matches)(small)
         tuned = result.net(small)
     assert result.trust == 0.0 and result.steps_done == cfg.steps
     assert delta_e2000(to_pixels(tuned.clamp(0, 1)), to_pixels(start.clamp(0, 1))).mean < 0.3
