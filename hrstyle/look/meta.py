@@ -69,6 +69,10 @@ class LookMeta:
     # [lo, hi]: the style weights (at the tune's content weight) the look renders; lo == hi but for
     # a conditional look (tune --trade-off). Empty: the one point tune_cfg names.
     style_weights: list[float] = field(default_factory=list)
+    # 0 .. 1: how far the reference showed the keyframe's scene (correspond.py), which set how much
+    # of the grade the look carries by correspondence; None where the tune matched nothing. Optional:
+    # older readers drop it, older looks lack it.
+    trust: float | None = None
     format_version: int = FORMAT_VERSION
     hrstyle_version: str = __version__
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -190,6 +194,7 @@ _FIELD_TYPES: dict[str, type] = {
     "style_weights": list,
     "steps_done": int,
     "format_version": int,
+    "trust": float,
     **dict.fromkeys(
         (
             "vgg_weights",
@@ -213,7 +218,12 @@ def printable(text: str) -> str:
     return "".join("\ufffd" if unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS else c for c in text)
 
 
+_NULLABLE = frozenset({"trust"})
+
+
 def _check_field(name: str, value: Any) -> None:
+    if value is None and name in _NULLABLE:
+        return
     kind = _FIELD_TYPES[name]
     if type(value) is not kind:
         raise ValueError(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
@@ -229,6 +239,8 @@ def _check_field(name: str, value: Any) -> None:
         and value[0] <= value[1]
     ):
         raise ValueError(f"style_weights: expected [lo, hi] with 0 <= lo <= hi, got {value!r:.60}")
+    if name == "trust" and not 0 <= value <= 1:
+        raise ValueError(f"trust: expected 0 .. 1, got {value!r:.60}")
     if name == "steps_done" and value < 0:
         raise ValueError(f"steps_done: expected a count >= 0, got {value}")
     if name == "final_losses" and not all(type(v) in (int, float) and math.isfinite(v) for v in value.values()):

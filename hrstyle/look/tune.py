@@ -334,6 +334,7 @@ def look_meta(result: TuneResult, keyframe: Path, look: Path, vgg_weights: str) 
         keyframe_name=printable(keyframe.name),
         look_name=printable(look.name),
         style_weights=list(result.cfg.style_weights),
+        trust=result.trust,
     )
 
 

@@ -52,7 +52,7 @@ def test_tune_writes_a_look_beside_the_keyframe_and_info_reads_it(tmp_path):
     info = runner.invoke(app, ["info", str(look_path), "--json"])
     assert info.exit_code == 0
     meta = json.loads(info.stdout)
-    assert meta["sha256"] == look.sha256 and meta["net_cfg"]["width"] == 8
+    assert meta["sha256"] == look.sha256 and meta["net_cfg"]["width"] == 8 and meta["trust"] == 0.0
     # refuses to overwrite without --force
     assert_one_line_error(_tune(key, SAMPLES / "look.jpg"), 2, "--force")
     assert runner.invoke(app, ["tune", str(key), str(SAMPLES / "look.jpg"), *QUICK, "--force"]).exit_code == 0

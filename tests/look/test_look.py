@@ -122,6 +122,8 @@ def test_wrong_shapes_are_refused(tmp_path, trained_net):
         lambda m: m["net_cfg"].update(width=10**9),
         lambda m: m.update(format_version="1"),
         lambda m: m.update(stopped=["x" * 100_000]),
+        lambda m: m.update(trust=1.5),
+        lambda m: m.update(trust="high"),
     ],
 )
 def test_hostile_metadata_is_refused(tmp_path, trained_net, edit):
@@ -147,3 +149,12 @@ def test_huge_header_and_truncation_are_refused(tmp_path, trained_net):
 def test_missing_file():
     with pytest.raises(LookFormatError, match="no such file; expected a look file"):
         load_look("/nonexistent/x.look.safetensors")
+
+
+@pytest.mark.parametrize("trust", [0.0, 0.37, None])
+def test_the_trust_round_trips_and_an_older_look_has_none(tmp_path, trained_net, trust):
+    path = tmp_path / "a.look.safetensors"
+    save_look(path, trained_net, _meta(trained_net, trust=trust))
+    assert load_look(path).meta.trust == trust
+    _rewrite_meta(path, lambda m: m.pop("trust"))
+    assert load_look(path).meta.trust is None
