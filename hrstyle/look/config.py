@@ -108,6 +108,7 @@ class TuneCfg:
     residual_weight: float = 0.1  # ... and affine_residual of the judged grade; bench/pairs.py
     lr: float = 5e-3  # Adam, as in the paper
     head_lr_scale: float = 0.1  # output conv and global colour layer: a full-lr first step jumps the loss 75x
+    film_lr_scale: float = 2.0  # a conditional look's FiLM layers: the slider's strong end (docs/experiments.md)
     lr_step: int = 200  # StepLR(200, 0.9), as in the paper
     lr_gamma: float = 0.9
     warmup: int = 20  # linear lr warm-up: at full lr the first steps jump away from the colour-match start

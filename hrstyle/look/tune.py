@@ -170,12 +170,17 @@ def balance(cfg: TuneCfg, style_weight: float) -> float:
 
 
 def _optimizer(net: HRNet, cfg: TuneCfg) -> torch.optim.Optimizer:
-    # A conditional look's change to the colour transform (colour_film) learns at the full rate:
-    # at the head's, the strong end of the range stayed short of a separate tune (docs/experiments.md).
+    # A conditional look's change to the colour transform (colour_film) learns at the full rate and
+    # its FiLM layers faster: slower, the strong end of the range stayed short of a separate tune
+    # (docs/experiments.md).
     head = [*net.head.parameters(), *net.colour.parameters()]
-    head_ids = {id(p) for p in head}
-    body = [p for p in net.parameters() if id(p) not in head_ids]
-    return torch.optim.Adam([{"params": body}, {"params": head, "lr": cfg.lr * cfg.head_lr_scale}], lr=cfg.lr)
+    film = [] if net.embed is None else [*net.embed.parameters(), *net.film.parameters()]
+    taken = {id(p) for p in head + film}
+    body = [p for p in net.parameters() if id(p) not in taken]
+    groups = [{"params": body}, {"params": head, "lr": cfg.lr * cfg.head_lr_scale}]
+    if film:
+        groups.append({"params": film, "lr": cfg.lr * cfg.film_lr_scale})
+    return torch.optim.Adam(groups, lr=cfg.lr)
 
 
 def tune(
