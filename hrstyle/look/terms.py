@@ -85,7 +85,7 @@ class MatchTerm:
 
     def __init__(self, matches: Matches):
         self.matches = matches
-        weight = fit_grade(matches).weight * matches.trust
+        weight = fit_grade(matches).weight
         self.weight = weight / weight.sum().clamp_min(1e-8)
         self.norm = self._distance(matches.content).clamp_min(1e-8)
 
@@ -93,7 +93,8 @@ class MatchTerm:
         return (self.weight * (cells - self.matches.target).pow(2).sum(1)).sum()
 
     def __call__(self, judged: Tensor) -> Tensor:
-        return self._distance(self.matches.cells(judged.float())) / self.norm
+        # The trust scales the whole term: inside the normalised weights it would cancel out.
+        return self.matches.trust * self._distance(self.matches.cells(judged.float())) / self.norm
 
 
 class SteadinessTerm:

@@ -11,6 +11,7 @@ from hrstyle.io.tensors import to_pixels, to_tensor
 from hrstyle.look.colour_match import mkl_transfer, toward_identity
 from hrstyle.look.config import TuneCfg
 from hrstyle.look.correspond import fit_grade, match, matched_transfer
+from hrstyle.look.terms import MatchTerm
 from hrstyle.look.tune import initial_net, prepare, tune, tune_matches
 from hrstyle.score.truth import delta_e2000
 
@@ -108,3 +109,18 @@ def test_matches_off_the_fitted_grade_count_less(same_scene, vgg):
     assert kept[wrong].mean() < 0.25 * kept[right].mean()
     clean = fit_grade(matches).transform
     assert (fit.transform - clean).abs().max() < 0.1
+
+
+def test_the_match_term_scales_with_the_trust(same_scene, vgg):
+    """A reference that shows less of the keyframe pulls less: the term is in proportion to the
+    trust, and 0 where nothing matches."""
+    content, reference, _ = same_scene
+    matches = match(vgg, content, reference)
+    judged = content * 0.8 + 0.1
+    full = float(MatchTerm(matches)(judged)) / matches.trust
+    assert full > 0.1
+    # Trust 0.4, 0.2 and 0 (TRUST_RANGE 0.2 .. 0.45); the robust fit moves a little with the ridge.
+    for coverage in (0.3, 0.25, 0.1):
+        fewer = replace(matches, weight=matches.weight * coverage / matches.coverage)
+        assert float(MatchTerm(fewer)(judged)) == pytest.approx(fewer.trust * full, rel=1e-2, abs=1e-6)
+    assert fewer.trust == 0.0
