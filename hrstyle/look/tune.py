@@ -210,12 +210,12 @@ def tune(
     ``stopped="interrupted"``; a NaN/Inf loss stops it with ``stopped="non-finite"``.
     """
     device = torch.device(device)
-    content = prepare(keyframe, cfg.size, device)
+    content, look_small = prepare(keyframe, cfg.size, device), prepare(look, cfg.size, device)  # sizes checked
     vgg = (vgg or VGGFeatures()).to(device)
     # One set of matches, at the matcher's own size from the full images, makes both the start and
     # the terms: the start's used to come from the work-size keyframe (blurred up at 128 px).
     matches = tune_matches(vgg, keyframe, look, cfg)
-    net = init if init is not None else initial_net(content, prepare(look, cfg.size, device), cfg, matches)
+    net = init if init is not None else initial_net(content, look_small, cfg, matches)
     if (net.embed is None) != (cfg.trade_off is None):
         raise TuneError("a trade-off tune needs a conditional network (NetCfg.film > 0), and a plain tune a plain one")
     net = net.to(device).train().requires_grad_(True)

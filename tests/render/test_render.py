@@ -26,6 +26,7 @@ from hrstyle.render import run as render
 from hrstyle.render.config import OutputCfg
 from hrstyle.render.manifest import MANIFEST_NAME
 from hrstyle.render.output import default_output_dir
+from hrstyle.render.pipeline import deferred_interrupt
 from hrstyle.render.run import render_shot
 
 
@@ -237,16 +238,30 @@ def test_ctrl_c_or_sigterm_finishes_the_frames_in_flight_and_keeps_the_manifest(
         if progress.done == 1:
             os.kill(os.getpid(), signum)
 
-    handler = signal.getsignal(signum)
-    with pytest.raises(KeyboardInterrupt):
-        render_shot(shot, look, out, on_progress=press_ctrl_c)
+    # As an interactive shell leaves them; a background job's shell (CI) inherits SIGINT ignored.
+    handler = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+    previous = signal.signal(signum, handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            render_shot(shot, look, out, on_progress=press_ctrl_c)
+    finally:
+        assert signal.getsignal(signum) is handler
+        signal.signal(signum, previous)
     done = {k for k, v in manifest(out)["frames"].items() if v["status"] == "done"}
     on_disk = {str(int(p.name[2:6])) for p in out.glob("a.*.png")}
     assert done == on_disk and 1 <= len(done) < 8
-    assert signal.getsignal(signum) is handler
 
     report = render_shot(shot, look, out)
     assert report.skipped == len(done) and report.frames_written == 8 - len(done)
+
+
+def test_a_signal_the_parent_ignores_stays_ignored_during_a_render():
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with deferred_interrupt():
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_a_4k_frame_renders_in_bounded_memory(tmp_path):
