@@ -33,8 +33,8 @@ def judged_output(judged_keyframe: Tensor, content: Tensor, out: Tensor) -> Tens
 
 class PhotorealGuard:
     """Two of docs/metrics.md's figures of the judged grade, as loss terms: structure lost
-    (1 - structure_ssim) and the affine residual beyond the reference's own (0 = as close to a
-    local affine recolour of it as the reference itself), against where the tune starts.
+    (1 - structure_ssim) and the affine residual beyond the start's own (0 = as close to a
+    local affine recolour of the start as the start itself), against where the tune starts.
 
     With the losses judging clipped pixels, the style term alone lets highlights and
     shadows clip and local contrast drift wherever that buys Gram distance; these
@@ -84,7 +84,7 @@ class MatchTerm:
     """
 
     def __init__(self, matches: Matches):
-        self.matches = matches
+        self.matches, self.trust = matches, matches.trust
         weight = fit_grade(matches).weight
         self.weight = weight / weight.sum().clamp_min(1e-8)
         self.norm = self._distance(matches.content).clamp_min(1e-8)
@@ -94,7 +94,7 @@ class MatchTerm:
 
     def __call__(self, judged: Tensor) -> Tensor:
         # The trust scales the whole term: inside the normalised weights it would cancel out.
-        return self.matches.trust * self._distance(self.matches.cells(judged.float())) / self.norm
+        return self.trust * self._distance(self.matches.cells(judged.float())) / self.norm
 
 
 class SteadinessTerm:
