@@ -28,6 +28,7 @@ grade_flicker, hrstyle without and with --smooth.
 
     python bench/truth.py --no-hrstyle               # cheap rows, every tier and the shot: ~11 min on 2 busy cores
     python bench/truth.py --no-hrstyle --no-style    # the same without VGG (style_gap): ~3 min
+    python bench/truth.py --no-hrstyle --no-style --carry 0.15,0.3,0.5 --out /tmp/carry   # the share carried at trust 0
     python bench/truth.py --variant 'hrstyle:judge_size=0'    # BENCHMARKS.md's run: ~30 min on 2 quiet cores
     python bench/truth.py --tiers same,shot --variant 'w12:steady_weight=12.0' --variant 'nomatch:colour_match="none"'
 
@@ -64,6 +65,8 @@ from hrstyle.grade.config import RenderCfg, SmoothCfg
 from hrstyle.grade.temporal import compute_flow
 from hrstyle.io.shot import open_shot
 from hrstyle.io.stills import read_image
+from hrstyle.io.tensors import to_tensor
+from hrstyle.look.colour_match import mkl_transfer, toward_identity
 from hrstyle.look.config import TuneCfg
 from hrstyle.look.perceptual import VGGFeatures
 from hrstyle.look.tune import tune_files
@@ -275,7 +278,7 @@ class Variant:
 
 
 def _methods(args: argparse.Namespace) -> tuple[list[str], list[Variant]]:
-    cheap = [m for m in CHEAP if m.lower() in args.methods]
+    cheap = [m for m in CHEAP if m.lower() in args.methods] + [_carry_name(share) for share in args.carry]
     variants = (
         []
         if args.no_hrstyle or "hrstyle" not in args.methods
@@ -284,8 +287,22 @@ def _methods(args: argparse.Namespace) -> tuple[list[str], list[Variant]]:
     return cheap, variants
 
 
-def _transfers() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
-    return {"MKL": pairs.mkl, "Reinhard": pairs.reinhard}
+def _carry_name(share: float) -> str:
+    return f"MKL×{share:g}"
+
+
+def _carried(share: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The tune's start where nothing matches: a share of hrstyle's own MKL map (tune.initial_net)."""
+
+    def transfer(content: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        A, b = toward_identity(mkl_transfer(to_tensor(content), to_tensor(reference)), share)
+        return content @ A.numpy().T + b.numpy()
+
+    return transfer
+
+
+def _transfers(args: argparse.Namespace) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    return {"MKL": pairs.mkl, "Reinhard": pairs.reinhard, **{_carry_name(a): _carried(a) for a in args.carry}}
 
 
 def run_pairs(
@@ -311,7 +328,7 @@ def run_pairs(
             elif method == "truth":
                 output = truth
             else:
-                output = np.clip(_transfers()[method](content, reference), 0, 1).astype(np.float32)
+                output = np.clip(_transfers(args)[method](content, reference), 0, 1).astype(np.float32)
             outputs.append((method, output, time.perf_counter() - start))
         for v in variants:
             cfg = TuneCfg(**{"size": args.size, "steps": args.steps, **v.tune})
@@ -445,7 +462,7 @@ def run_shot(args: argparse.Namespace, work: Path) -> tuple[list[ShotRow], list[
                 elif method == "truth":
                     out = _shot_truth(px)
                 else:
-                    out = np.clip(_transfers()[method](px, look), 0, 1).astype(np.float32)
+                    out = np.clip(_transfers(args)[method](px, look), 0, 1).astype(np.float32)
                 timing[0] += time.perf_counter() - start
                 yield number, px, out
 
@@ -690,6 +707,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-hrstyle", action="store_true", help="only the cheap rows")
     parser.add_argument(
+        "--carry",
+        default="",
+        help="comma-separated shares of the MKL map: a cheap row each, the tune's start where nothing matches",
+    )
+    parser.add_argument(
         "--no-style", action="store_true", help="skip style_gap (VGG at 512 px: ~1.5 s an output on 2 cores)"
     )
     parser.add_argument("--size", type=int, default=128, help="tune work size")
@@ -706,6 +728,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.tiers = [t.strip() for t in args.tiers.split(",") if t.strip()]
     args.methods = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
+    args.carry = [float(a) for a in args.carry.split(",") if a.strip()]
     unknown = sorted(set(args.tiers) - {*TIERS, "shot"}) + sorted(
         set(args.methods) - {*(m.lower() for m in CHEAP), "hrstyle"}
     )

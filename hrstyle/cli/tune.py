@@ -40,8 +40,19 @@ UnmatchedStyleOpt = Annotated[
         max=1.0,
         rich_help_panel=TUNING,
         help="How much of the reference's style to carry where it shows other content than the keyframe, as a share "
-        "of the style weight: 0 carries only a third of its overall colour balance, 1 all of its style (the paper's "
-        "transfer, which also carries what the reference shows). The same scene always gets it all.",
+        "of the style weight: 0 carries only --unmatched-carry of its overall colour balance, 1 all of its style (the "
+        "paper's transfer, which also carries what the reference shows). The same scene always gets it all.",
+    ),
+]
+UnmatchedCarryOpt = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        rich_help_panel=TUNING,
+        help="How much of the reference's overall colour balance (the mkl match) to start from where it shows other "
+        "content than the keyframe: 0 none, 1 all. Raise it for a grade that acts on the whole frame (a film look, "
+        "day for night), lower it for a local one (a vignette, a keyed secondary).",
     ),
 ]
 
@@ -101,8 +112,8 @@ def tune(
         str,
         typer.Option(
             help="Start from a global colour match: matched (fitted where keyframe and reference show the same "
-            "thing; a third of the mkl match when they show nothing alike), mkl (closed-form mean and covariance match "
-            "of the whole images) or none (the keyframe as it is).",
+            "thing; --unmatched-carry of the mkl match when they show nothing alike), mkl (closed-form mean and "
+            "covariance match of the whole images) or none (the keyframe as it is).",
             rich_help_panel=TUNING,
         ),
     ] = DEFAULTS.colour_match,
@@ -116,6 +127,7 @@ def tune(
         ),
     ] = DEFAULTS.match_weight,
     unmatched_style: UnmatchedStyleOpt = DEFAULTS.unmatched_style,
+    unmatched_carry: UnmatchedCarryOpt = DEFAULTS.unmatched_carry,
     steady_weight: Annotated[
         float,
         typer.Option(
@@ -185,6 +197,7 @@ def tune(
             colour_match=colour_match,
             match_weight=match_weight,
             unmatched_style=unmatched_style,
+            unmatched_carry=unmatched_carry,
             steady_weight=steady_weight,
             structure_weight=structure_weight,
             residual_weight=residual_weight,
@@ -213,10 +226,15 @@ def _report_tune(result: TuneResult, device: str) -> None:
     if lo < hi:
         err.print(f"style weights {lo:g} to {hi:g}; the figures below are at {result.cfg.style_weight:g}")
     if result.trust is not None and result.trust < 1:
-        share = result.cfg.style_share(result.trust)
+        cfg, share = result.cfg, result.cfg.style_share(result.trust)
+        carried = (
+            f"{cfg.unmatched_carry:.0%} of its overall colour balance (--unmatched-carry) and "
+            if result.trust == 0 and cfg.colour_match == "matched"
+            else ""
+        )
         err.print(
             f"the reference shows {'other content than' if result.trust == 0 else 'part of'} the keyframe's scene "
-            f"(trust {result.trust:.2f}): its style carried at {share:.0%} (--unmatched-style)"
+            f"(trust {result.trust:.2f}): {carried}its style carried at {share:.0%} (--unmatched-style)"
         )
     err.print(
         f"{result.stopped} after {result.steps_done} steps · total {f.total:.3f} · content {f.content:.3f} · "
@@ -295,6 +313,7 @@ def sweep(
     ] = SWEEP_TUNE.seed,
     net: NetOpt = SWEEP_TUNE.net,
     unmatched_style: UnmatchedStyleOpt = SWEEP_TUNE.unmatched_style,
+    unmatched_carry: UnmatchedCarryOpt = SWEEP_TUNE.unmatched_carry,
     judge_size: Annotated[
         int,
         typer.Option(
@@ -355,7 +374,13 @@ def sweep(
 
     try:
         tune_cfg = TuneCfg(
-            steps=steps, size=size, seed=seed, net=net, judge_size=judge_size, unmatched_style=unmatched_style
+            steps=steps,
+            size=size,
+            seed=seed,
+            net=net,
+            judge_size=judge_size,
+            unmatched_style=unmatched_style,
+            unmatched_carry=unmatched_carry,
         )
     except ValueError as exc:
         fail(str(exc), 2)

@@ -40,6 +40,7 @@ from ..io.tensors import to_pixels, to_tensor, write_preview
 from ..score.metrics import Score, StillScorer
 from ..score.sheet import contact_sheet
 from .config import SweepCfg
+from .correspond import Matches
 from .file import Look, save_look
 from .meta import LOOK_SUFFIX
 from .perceptual import PerceptualTargets, VGGFeatures
@@ -200,6 +201,7 @@ class _Shared:
     device: torch.device
     vgg: VGGFeatures
     targets: PerceptualTargets
+    matches: Matches | None  # the keyframe's in the look, made once for every tune of the sweep
     key_t: Tensor  # (1,3,H,W) in the working encoding, as `hrstyle tune` reads it
     look_t: Tensor
     preview_in: Tensor  # the keyframe at preview size
@@ -218,13 +220,14 @@ def _prepare(
 ) -> _Shared:
     vgg = VGGFeatures(weights=vgg_weights).to(device)
     content, look = prepare(key_t, cfg.tune.size, device), prepare(look_t, cfg.tune.size, device)
-    start = initial_net(content, look, cfg.tune, tune_matches(vgg, key_t, look_t, cfg.tune))
+    matches = tune_matches(vgg, key_t, look_t, cfg.tune)
+    start = initial_net(content, look, cfg.tune, matches)
     targets = tune_targets(vgg, key_t, look_t, start.to(device), cfg.tune)
     preview_in = resize_long_side(key_t, cfg.preview_size)
     # docs/metrics.md defines the figures on display-referred [0,1] pixels; working
     # values outside that (EXR highlights) are clipped for scoring only.
     scorer = StillScorer(to_pixels(preview_in).clip(0, 1), to_pixels(look_t).clip(0, 1), vgg)
-    return _Shared(keyframe, look_image, out_dir, cfg, device, vgg, targets, key_t, look_t, preview_in, scorer)
+    return _Shared(keyframe, look_image, out_dir, cfg, device, vgg, targets, matches, key_t, look_t, preview_in, scorer)
 
 
 ONE_LOOK_NAME = f"trade_off{LOOK_SUFFIX}"
@@ -238,7 +241,15 @@ def _tune_one_look(shared: _Shared, on_step: Callable[[SweepProgress], None] | N
         if on_step is None
         else (lambda stats, _image: on_step(SweepProgress(0, 1, 1.0, tune_cfg.style_weight, tune_cfg.steps, stats)))
     )
-    result = tune(shared.key_t, shared.look_t, tune_cfg, device=shared.device, vgg=shared.vgg, on_step=report)
+    result = tune(
+        shared.key_t,
+        shared.look_t,
+        tune_cfg,
+        device=shared.device,
+        vgg=shared.vgg,
+        matches=shared.matches,
+        on_step=report,
+    )
     if result.stopped == "interrupted":
         raise KeyboardInterrupt
     meta = look_meta(result, shared.keyframe, shared.look_image, shared.vgg.weights_id)
@@ -275,6 +286,7 @@ def _run_cell(shared: _Shared, index: int, on_step: Callable[[SweepProgress], No
         device=shared.device,
         vgg=shared.vgg,
         targets=shared.targets,
+        matches=shared.matches,
         on_step=report,
     )
     if result.stopped == "interrupted":

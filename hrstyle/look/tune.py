@@ -87,11 +87,14 @@ def prepare(image: Tensor, size: int, device: torch.device) -> Tensor:
     return resize_long_side(image.float(), size).to(device)
 
 
-def tune_matches(vgg: VGGFeatures, keyframe: Tensor, look: Tensor, cfg: TuneCfg) -> Matches | None:
+def tune_matches(
+    vgg: VGGFeatures, keyframe: Tensor, look: Tensor, cfg: TuneCfg, *, start: bool = True
+) -> Matches | None:
     """The keyframe's matches in the look (`match`; both (1,3,H,W) at any size, best at their
-    own), or None where ``cfg`` uses none: neither the "matched" start, the match term nor
-    the style share where nothing matches."""
-    used = cfg.colour_match == "matched" or cfg.match_weight > 0 or cfg.unmatched_style != 1
+    own), or None where ``cfg`` uses none: neither the "matched" start (only where the tune
+    builds its ``start``, i.e. does not continue an existing look), the match term nor the
+    style share where nothing matches."""
+    used = (start and cfg.colour_match == "matched") or cfg.match_weight > 0 or cfg.unmatched_style != 1
     return match(vgg, keyframe, look) if used else None
 
 
@@ -133,10 +136,10 @@ def tune_targets(vgg: VGGFeatures, keyframe: Tensor, look: Tensor, net: HRNet, c
     device = next(net.parameters()).device
     side = judge_long_side(cfg, keyframe)
     keyframe, look = prepare(keyframe, side, device), prepare(look, side, device)
-    # Unclipped: where the colour match pushes detail out of range, the content term asks for
-    # it back (highlights rolled off, not clipped); a clipped target lost 0.06 structure on a
-    # golden-hour pair of bench/pairs.py.
-    return make_targets(vgg, keyframe, look, start=net.colour(keyframe))
+    # Clipped, as a frame file holds it and the judged grade is: unclipped, the content term asked
+    # back the highlights the start clips, and a tune with nothing else to pull drifted from its
+    # start, away from a truth that clips them too (docs/experiments.md).
+    return make_targets(vgg, keyframe, look, start=net.colour(keyframe).clamp(0, 1))
 
 
 def lr_factor(cfg: TuneCfg, step: int) -> float:
@@ -191,6 +194,7 @@ def tune(
     device: torch.device | str = "cpu",
     vgg: VGGFeatures | None = None,
     targets: PerceptualTargets | None = None,
+    matches: Matches | None = None,
     init: HRNet | None = None,
     on_step: StepCallback | None = None,
 ) -> TuneResult:
@@ -198,8 +202,8 @@ def tune(
 
     Both are (1,3,H,W) RGB in [0,1] at any size; the network works at ``cfg.size``
     on the long side and its grade is judged at `judge_long_side` (see the
-    module's docstring). ``vgg`` and ``targets`` (`tune_targets`) may be passed to
-    share them between tunes of the same pair. ``init`` continues from an existing
+    module's docstring). ``vgg``, ``targets`` (`tune_targets`) and ``matches``
+    (`tune_matches`) may be passed to share them between tunes of the same pair. ``init`` continues from an existing
     network (e.g. a saved look's), trained in place; by default a fresh
     network built from ``cfg.net`` and ``cfg.seed`` that starts as the global
     colour match ``cfg.colour_match`` (the identity for "none"). ``on_step(stats, output)`` is called after
@@ -214,7 +218,8 @@ def tune(
     vgg = (vgg or VGGFeatures()).to(device)
     # One set of matches, at the matcher's own size from the full images, makes both the start and
     # the terms: the start's used to come from the work-size keyframe (blurred up at 128 px).
-    matches = tune_matches(vgg, keyframe, look, cfg)
+    if matches is None:
+        matches = tune_matches(vgg, keyframe, look, cfg, start=init is None)
     net = init if init is not None else initial_net(content, look_small, cfg, matches)
     if (net.embed is None) != (cfg.trade_off is None):
         raise TuneError("a trade-off tune needs a conditional network (NetCfg.film > 0), and a plain tune a plain one")

@@ -45,7 +45,10 @@ def test_tune_writes_a_look_beside_the_keyframe_and_info_reads_it(tmp_path):
     result = _tune(key, SAMPLES / "look.jpg")
     assert result.exit_code == 0, result.output
     # An astronaut for a cup: the colorist is told how little of its style the look carries, and why.
-    assert "other content than the keyframe's scene (trust 0.00): its style carried at 10%" in result.output
+    assert (
+        "other content than the keyframe's scene (trust 0.00): 30% of its overall colour balance (--unmatched-carry) "
+        "and its style carried at 10%" in " ".join(result.output.split())
+    )
     look_path = tmp_path / "kf.look.safetensors"
     look = load_look(look_path)
     assert look.meta.steps_done == 2 and look.meta.tune_cfg["size"] == 32 and look.meta.keyframe_name == "kf.png"
@@ -56,6 +59,16 @@ def test_tune_writes_a_look_beside_the_keyframe_and_info_reads_it(tmp_path):
     # refuses to overwrite without --force
     assert_one_line_error(_tune(key, SAMPLES / "look.jpg"), 2, "--force")
     assert runner.invoke(app, ["tune", str(key), str(SAMPLES / "look.jpg"), *QUICK, "--force"]).exit_code == 0
+
+
+def test_the_colour_balance_carried_from_an_unrelated_reference_can_be_set(tmp_path):
+    out = tmp_path / "half.look.safetensors"
+    result = _tune(SAMPLES / "keyframe.png", SAMPLES / "look.jpg", "-o", out, "--unmatched-carry", "0.5")
+    assert result.exit_code == 0, result.output
+    assert "50% of its overall colour balance" in " ".join(result.output.split())
+    assert load_look(out).meta.tune_cfg["unmatched_carry"] == 0.5
+    too_much = _tune(SAMPLES / "keyframe.png", SAMPLES / "look.jpg", "--unmatched-carry", "2")
+    assert too_much.exit_code == 2 and "--unmatched-carry" in too_much.output  # a usage error, as for --steps 0
 
 
 def test_preview_is_written_while_tuning(tmp_path):

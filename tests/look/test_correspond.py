@@ -71,6 +71,20 @@ def test_unrelated_content_starts_from_a_share_of_the_whole_image_match(keyframe
     assert _de(start, truth) < _de(whole, truth)
 
 
+def test_the_colour_balance_carried_where_nothing_matches_is_the_colorists_to_set(keyframe_128, look_128, vgg):
+    """None of it is the keyframe itself; the sample's grade acts on the whole frame (an S-curve
+    and split toning), so half of it lands closer to the truth than the default third."""
+    truth = to_tensor(sample_truth(to_pixels(keyframe_128)))
+    matches = tune_matches(vgg, keyframe_128, look_128, TuneCfg())
+    with torch.no_grad():
+        starts = {
+            carry: initial_net(keyframe_128, look_128, TuneCfg(unmatched_carry=carry), matches)(keyframe_128)
+            for carry in (0.0, 0.3, 0.5)
+        }
+    assert torch.allclose(starts[0.0], keyframe_128, atol=1e-6)
+    assert _de(starts[0.5], truth) < _de(starts[0.3], truth) < _de(keyframe_128, truth)
+
+
 def test_the_style_term_fades_with_the_trust():
     cfg = TuneCfg(unmatched_style=0.1)
     assert cfg.style_share(None) == 1.0 and cfg.style_share(1.0) == 1.0

@@ -195,10 +195,10 @@ def test_photoreal_guard_keeps_structure_and_realism(vgg):
 
 
 def test_with_nothing_to_carry_the_tune_keeps_its_start(keyframe_128, look_128, vgg):
-    """No style, and nothing in the astronaut matches the cup: only the content term asks for the
-    few highlights the start clips back, so the tuned look stays at its start. With the photoreal
-    guard judging against the keyframe instead, it priced the start's own grade and moved this one
-    by ΔE2000 2.7. (A start that clips more drifts further: docs/experiments.md.)"""
+    """No style, and nothing in the astronaut matches the cup: no term asks for anything, so the
+    tuned look is its start. With the photoreal guard judging against the keyframe, it priced the
+    start's own grade and moved this one by ΔE2000 2.7; with an unclipped content target, the
+    content term asked back the highlights the start clips (docs/experiments.md)."""
     cfg = TuneCfg(steps=40, size=64, net="hrnet-small", judge_size=0, warmup=5, style_weight=0.0)
     small = prepare(keyframe_128, cfg.size, "cpu")
     result = tune(keyframe_128, look_128, cfg, vgg=vgg)
@@ -207,4 +207,4 @@ def test_with_nothing_to_carry_the_tune_keeps_its_start(keyframe_128, look_128, 
         start = initial_net(small, prepare(look_128, cfg.size, "cpu"), cfg, matches)(small)
         tuned = result.net(small)
     assert result.trust == 0.0 and result.steps_done == cfg.steps
-    assert delta_e2000(to_pixels(tuned.clamp(0, 1)), to_pixels(start.clamp(0, 1))).mean < 0.3
+    assert delta_e2000(to_pixels(tuned.clamp(0, 1)), to_pixels(start.clamp(0, 1))).mean < 0.01  # 0.0 measured
