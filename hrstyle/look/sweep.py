@@ -39,13 +39,15 @@ from ..io.stills import read_image
 from ..io.tensors import to_pixels, to_tensor, write_preview
 from ..score.metrics import Score, StillScorer
 from ..score.sheet import contact_sheet
-from .config import SweepCfg
+from .config import SweepCfg, TuneCfg
 from .correspond import Matches
 from .file import Look, save_look
 from .meta import LOOK_SUFFIX
 from .perceptual import PerceptualTargets, VGGFeatures
 from .tune import (
+    StepCallback,
     StepStats,
+    TuneResult,
     initial_net,
     look_meta,
     prepare,
@@ -233,6 +235,25 @@ def _prepare(
 ONE_LOOK_NAME = f"trade_off{LOOK_SUFFIX}"
 
 
+def _tune(
+    shared: _Shared, cfg: TuneCfg, on_step: StepCallback | None, targets: PerceptualTargets | None = None
+) -> TuneResult:
+    """One tune of the sweep's pair, sharing its VGG and matches; Ctrl-C stops the whole sweep."""
+    result = tune(
+        shared.key_t,
+        shared.look_t,
+        cfg,
+        device=shared.device,
+        vgg=shared.vgg,
+        targets=targets,
+        matches=shared.matches,
+        on_step=on_step,
+    )
+    if result.stopped == "interrupted":
+        raise KeyboardInterrupt
+    return result
+
+
 def _tune_one_look(shared: _Shared, on_step: Callable[[SweepProgress], None] | None) -> tuple[Look, Path]:
     """The conditional look of a ``one_look`` sweep, saved in the sweep's folder."""
     tune_cfg = shared.cfg.one_look_tune()
@@ -241,17 +262,7 @@ def _tune_one_look(shared: _Shared, on_step: Callable[[SweepProgress], None] | N
         if on_step is None
         else (lambda stats, _image: on_step(SweepProgress(0, 1, 1.0, tune_cfg.style_weight, tune_cfg.steps, stats)))
     )
-    result = tune(
-        shared.key_t,
-        shared.look_t,
-        tune_cfg,
-        device=shared.device,
-        vgg=shared.vgg,
-        matches=shared.matches,
-        on_step=report,
-    )
-    if result.stopped == "interrupted":
-        raise KeyboardInterrupt
+    result = _tune(shared, tune_cfg, report)
     meta = look_meta(result, shared.keyframe, shared.look_image, shared.vgg.weights_id)
     path = shared.out_dir / ONE_LOOK_NAME
     return Look(result.net, meta, save_look(path, result.net, meta)), path
@@ -279,18 +290,7 @@ def _run_cell(shared: _Shared, index: int, on_step: Callable[[SweepProgress], No
         if on_step is None
         else (lambda stats, _image: on_step(SweepProgress(index, rows * cols, cw, sw, tune_cfg.steps, stats)))
     )
-    result = tune(
-        shared.key_t,
-        shared.look_t,
-        tune_cfg,
-        device=shared.device,
-        vgg=shared.vgg,
-        targets=shared.targets,
-        matches=shared.matches,
-        on_step=report,
-    )
-    if result.stopped == "interrupted":
-        raise KeyboardInterrupt
+    result = _tune(shared, tune_cfg, report, shared.targets)
     look = Look(result.net, look_meta(result, shared.keyframe, shared.look_image, shared.vgg.weights_id), sha256="")
     cell = _grade_cell(shared, row, col, look, RenderCfg(device=str(shared.device)))
     if cfg.keep:
