@@ -1,6 +1,5 @@
 """The closed-form global colour match a tune starts from."""
 
-import pytest
 import torch
 
 from hrstyle.look.colour_match import mkl_transfer
@@ -42,8 +41,8 @@ def test_a_tune_starts_at_the_colour_match_and_improves_on_it(keyframe_128, look
         assert torch.allclose(start(content), torch.einsum("ij,bjhw->bihw", A, content) + b.view(1, 3, 1, 1), atol=1e-5)
     result = tune(keyframe_128, look_128, cfg, vgg=vgg)
     first, best = result.history[0], result.final
-    # The content term keeps the matched keyframe's structure, unclipped: at the start it costs
-    # only what clipping the match to [0,1] loses (here the sample's highlights), nothing more.
+    # The content term keeps the matched keyframe's structure, clipped as a frame file holds it: at
+    # the start it costs nothing, though the match pushes the sample's highlights out of range.
     targets = tune_targets(vgg, keyframe_128, look_128, start, cfg)
     weights = dict(zip(STYLE_LAYERS, cfg.layer_weights))
     with torch.no_grad():
@@ -51,7 +50,7 @@ def test_a_tune_starts_at_the_colour_match_and_improves_on_it(keyframe_128, look
             perceptual_loss(vgg, x, targets, 1, 1, weights).content
             for x in (start(content), start(content).clamp(0, 1))
         )
-    assert unclipped < 1e-6
-    assert first.content == pytest.approx(clipped.item(), rel=1e-4) and first.content < 0.1
+    assert clipped < 1e-6 and first.content < 1e-6
+    assert unclipped > 0.01
     assert first.per_layer["relu1_1"] < 0.5  # the global match already carried the colour (identity: 1) ...
     assert best.style < 0.9 * first.style  # ... and tuning moved the style further
