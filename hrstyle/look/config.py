@@ -279,7 +279,7 @@ class SweepCfg:
         """The conditional tune of ``one_look``: content weight 1, style weights spanning every cell's ratio."""
         ratios = [s / c for c in self.content_weights for s in self.style_weights]
         lo, hi = min(ratios), max(ratios)
-        return replace(self.tune, content_weight=1.0, style_weight=min(max(1.0, lo), hi), trade_off=(lo, hi))
+        return replace(self.tune, content_weight=1.0, style_weight=default_point(1.0, (lo, hi)), trade_off=(lo, hi))
 
 
 # Small enough to finish in three minutes on two CPU cores (bench/demo.py); a production tune is TuneCfg().
