@@ -66,10 +66,9 @@ from hrstyle.grade.temporal import compute_flow
 from hrstyle.io.shot import open_shot
 from hrstyle.io.stills import read_image
 from hrstyle.io.tensors import to_tensor
-from hrstyle.look.colour_match import mkl_transfer, toward_identity
 from hrstyle.look.config import TuneCfg
 from hrstyle.look.perceptual import VGGFeatures
-from hrstyle.look.tune import tune_files
+from hrstyle.look.tune import tune_files, unmatched_transfer
 from hrstyle.render.config import OutputCfg
 from hrstyle.render.run import render_shot
 from hrstyle.score.flicker import GradeFlickerMeter
@@ -292,10 +291,11 @@ def _carry_name(share: float) -> str:
 
 
 def _carried(share: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """The tune's start where nothing matches: a share of hrstyle's own MKL map (tune.initial_net)."""
+    """The tune's start where nothing matches, at ``share`` of hrstyle's own MKL map."""
+    cfg = TuneCfg(unmatched_carry=share)
 
     def transfer(content: np.ndarray, reference: np.ndarray) -> np.ndarray:
-        A, b = toward_identity(mkl_transfer(to_tensor(content), to_tensor(reference)), share)
+        A, b = unmatched_transfer(to_tensor(content), to_tensor(reference), cfg)
         return content @ A.numpy().T + b.numpy()
 
     return transfer

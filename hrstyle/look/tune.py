@@ -98,6 +98,12 @@ def tune_matches(
     return match(vgg, keyframe, look) if used else None
 
 
+def unmatched_transfer(content: Tensor, look: Tensor, cfg: TuneCfg) -> tuple[Tensor, Tensor]:
+    """The affine colour transform ``(A, b)`` a "matched" start falls back on where nothing
+    matches (trust 0): ``cfg.unmatched_carry`` of the MKL match of ``content`` to ``look``."""
+    return toward_identity(mkl_transfer(content, look), cfg.unmatched_carry)
+
+
 def initial_net(content: Tensor, look: Tensor, cfg: TuneCfg, matches: Matches | None = None) -> HRNet:
     """The network a tune of ``content`` towards ``look`` (both at the work size) starts from:
     ``cfg.colour_match``'s global transform, with a zero residual. "matched" needs the
@@ -110,7 +116,7 @@ def initial_net(content: Tensor, look: Tensor, cfg: TuneCfg, matches: Matches | 
     elif cfg.colour_match == "matched":
         if matches is None:
             raise TuneError('a "matched" start needs the keyframe\'s matches in the look (tune_matches)')
-        net.set_colour(*matched_transfer(matches, toward_identity(mkl_transfer(content, look), cfg.unmatched_carry)))
+        net.set_colour(*matched_transfer(matches, unmatched_transfer(content, look, cfg)))
     return net
 
 
