@@ -209,12 +209,12 @@ def tune(
     Both are (1,3,H,W) RGB in [0,1] at any size; the network works at ``cfg.size``
     on the long side and its grade is judged at `judge_long_side` (see the
     module's docstring). ``vgg``, ``targets`` (`tune_targets`) and ``matches``
-    (`tune_matches`) may be passed to share them between tunes of the same pair. ``init`` continues from an existing
-    network (e.g. a saved look's), trained in place; by default a fresh
-    network built from ``cfg.net`` and ``cfg.seed`` that starts as the global
-    colour match ``cfg.colour_match`` (the identity for "none"). ``on_step(stats, output)`` is called after
-    every step with the keyframe as the losses judged it (`judged_output`, for
-    progress and previews).
+    (`tune_matches`) may be passed to share them between tunes of the same pair.
+    ``init`` continues from an existing network (e.g. a saved look's), trained in
+    place; by default a fresh network built from ``cfg.net`` and ``cfg.seed`` that
+    starts as the global colour match ``cfg.colour_match`` (the identity for
+    "none"). ``on_step(stats, output)`` is called after every step with the
+    keyframe as the losses judged it (`judged_output`, for progress and previews).
 
     Ctrl-C stops the loop and returns the best weights so far with
     ``stopped="interrupted"``; a NaN/Inf loss stops it with ``stopped="non-finite"``.
